@@ -1,0 +1,273 @@
+//! The message broker: one interface, two implementations.
+//!
+//! * [`rabbit`]: RabbitMQ through lapin. Quorum queues with a delivery limit and a dead-letter exchange,
+//!   persistent messages, publisher confirms (a publish returns only once the broker confirmed it; any number may
+//!   be in flight at once), manual acks, prefetch, and reconnect with backoff when the broker goes away.
+//! * [`memory`]: in-process, for the embedded all-in-one mode, with the same semantics (ack, redelivery with a
+//!   delivery count, dead-lettering at the limit, unacked messages returned when a consumer goes away).
+//!
+//! The same contract tests run against both (see the `tests` crate). [`consumer::run_consumer`] is the one way
+//! services consume: it acks only after the handler's work is committed and dead-letters poison with a metric.
+
+pub mod consumer;
+pub mod memory;
+pub mod rabbit;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{AmqpConfig, BrokerKind};
+use crate::messages::{Envelope, MessageError};
+use crate::metrics::BrokerMetrics;
+use crate::topology::Topology;
+
+pub use consumer::{ConsumerOptions, Handler, HandlerError, run_consumer};
+
+/// Header carrying how many times a message was delivered before (RabbitMQ quorum queues set it).
+pub const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
+/// Header set on dead letters by the in-process broker (RabbitMQ records the same in `x-death`).
+pub const DEATH_REASON_HEADER: &str = "x-first-death-reason";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    #[error("publish to {exchange} was not confirmed within {timeout:?}: {last_error}")]
+    PublishTimeout { exchange: String, timeout: Duration, last_error: String },
+    #[error("message to {exchange} with routing key {routing_key} matched no queue")]
+    Unroutable { exchange: String, routing_key: String },
+    #[error("the broker refused the topology: {0}")]
+    Topology(String),
+    #[error("acknowledgement failed (the channel was closed; the message will be redelivered): {0}")]
+    Ack(String),
+    #[error("the broker connection was closed by sua")]
+    Closed,
+    #[error(transparent)]
+    Message(#[from] MessageError),
+}
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage {
+    /// Unique per message (the envelope id); consumers use it to recognise redeliveries.
+    pub message_id: String,
+    pub routing_key: String,
+    pub body: Bytes,
+    /// String headers, e.g. W3C `traceparent`.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl OutboundMessage {
+    /// An envelope as a message: routed by kind, with the current trace context in its headers.
+    pub fn from_envelope(envelope: &Envelope) -> Result<Self, MessageError> {
+        let mut headers = BTreeMap::new();
+        crate::telemetry::inject(&mut headers);
+        Ok(Self {
+            message_id: envelope.id.to_string(),
+            routing_key: envelope.kind.as_str().to_string(),
+            body: Bytes::from(envelope.to_vec()?),
+            headers,
+        })
+    }
+}
+
+/// A received message. Settle it with exactly one of [`ack`](Self::ack), [`requeue`](Self::requeue) or
+/// [`dead_letter`](Self::dead_letter); one dropped unsettled goes back to its queue, as when a consumer dies.
+#[derive(Debug)]
+pub struct Delivery {
+    pub message_id: Option<String>,
+    pub exchange: String,
+    pub routing_key: String,
+    pub body: Bytes,
+    pub headers: BTreeMap<String, String>,
+    /// Whether this message was delivered before.
+    pub redelivered: bool,
+    /// How many earlier deliveries this message had (0 on the first).
+    pub delivery_count: u32,
+    acker: Acker,
+}
+
+#[derive(Debug)]
+enum Acker {
+    Rabbit(lapin::Acker),
+    Memory(memory::MemoryAcker),
+}
+
+impl Delivery {
+    /// The work is done and committed: remove the message.
+    pub async fn ack(self) -> Result<(), BrokerError> {
+        match self.acker {
+            Acker::Rabbit(acker) => rabbit::ack(&acker).await,
+            Acker::Memory(acker) => acker.ack(),
+        }
+    }
+
+    /// Put the message back for another attempt (counts towards the delivery limit).
+    pub async fn requeue(self) -> Result<(), BrokerError> {
+        match self.acker {
+            Acker::Rabbit(acker) => rabbit::requeue(&acker).await,
+            Acker::Memory(acker) => acker.requeue(),
+        }
+    }
+
+    /// Send the message to the dead-letter queue now.
+    pub async fn dead_letter(self) -> Result<(), BrokerError> {
+        match self.acker {
+            Acker::Rabbit(acker) => rabbit::dead_letter(&acker).await,
+            Acker::Memory(acker) => acker.dead_letter(),
+        }
+    }
+}
+
+/// The broker handle services share; cheap to clone.
+#[derive(Clone)]
+pub enum Broker {
+    Rabbit(rabbit::RabbitBroker),
+    Memory(memory::MemoryBroker),
+}
+
+impl Broker {
+    /// Connects to the broker the URL names (`amqp://`, `amqps://` or `memory://`) and declares the topology.
+    /// For RabbitMQ this waits, with backoff, up to `publish_timeout_secs` for the broker to answer.
+    pub async fn connect(url: &SecretString, settings: &AmqpConfig, metrics: BrokerMetrics) -> Result<Self, BrokerError> {
+        let topology = Topology::new(settings.prefix.clone());
+        match BrokerKind::of(url.expose_secret()) {
+            Some(BrokerKind::RabbitMq) => {
+                Ok(Self::Rabbit(rabbit::RabbitBroker::connect(url.clone(), topology, settings.clone(), metrics).await?))
+            }
+            Some(BrokerKind::InProcess) => Ok(Self::Memory(memory::MemoryBroker::new(topology, settings.clone(), metrics))),
+            None => Err(BrokerError::Unavailable("unsupported broker URL scheme".into())),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        match self {
+            Self::Rabbit(broker) => broker.topology(),
+            Self::Memory(broker) => broker.topology(),
+        }
+    }
+
+    pub fn metrics(&self) -> &BrokerMetrics {
+        match self {
+            Self::Rabbit(broker) => broker.metrics(),
+            Self::Memory(broker) => broker.metrics(),
+        }
+    }
+
+    /// Publishes and waits for the broker's confirmation. Safe to call from many tasks at once.
+    pub async fn publish(&self, exchange: &str, message: &OutboundMessage) -> Result<(), BrokerError> {
+        let result = match self {
+            Self::Rabbit(broker) => broker.publish(exchange, message).await,
+            Self::Memory(broker) => broker.publish(exchange, message),
+        };
+        match &result {
+            Ok(()) => self.metrics().published.with_label_values(&[exchange]).inc(),
+            Err(_) => self.metrics().publish_errors.with_label_values(&[exchange]).inc(),
+        }
+        result
+    }
+
+    /// Publishes a raw record to the raw exchange.
+    pub async fn publish_raw(&self, envelope: &Envelope) -> Result<(), BrokerError> {
+        self.publish(&self.topology().raw_exchange(), &OutboundMessage::from_envelope(envelope)?).await
+    }
+
+    /// Publishes a collector job to the jobs exchange.
+    pub async fn publish_job(&self, envelope: &Envelope) -> Result<(), BrokerError> {
+        self.publish(&self.topology().jobs_exchange(), &OutboundMessage::from_envelope(envelope)?).await
+    }
+
+    /// Starts consuming a queue with at most `prefetch` unacknowledged deliveries.
+    pub async fn subscribe(&self, queue: &str, prefetch: u16) -> Result<Subscription, BrokerError> {
+        match self {
+            Self::Rabbit(broker) => Ok(Subscription::Rabbit(broker.subscribe(queue, prefetch).await?)),
+            Self::Memory(broker) => Ok(Subscription::Memory(broker.subscribe(queue, prefetch)?)),
+        }
+    }
+
+    /// Messages ready in a queue (not counting unacknowledged ones).
+    pub async fn ready_count(&self, queue: &str) -> Result<u32, BrokerError> {
+        match self {
+            Self::Rabbit(broker) => broker.ready_count(queue).await,
+            Self::Memory(broker) => broker.ready_count(queue),
+        }
+    }
+
+    /// Readiness: is the broker reachable right now?
+    pub async fn check(&self) -> Result<(), BrokerError> {
+        match self {
+            Self::Rabbit(broker) => broker.check().await,
+            Self::Memory(broker) => broker.check(),
+        }
+    }
+
+    /// Closes connections; later calls fail with [`BrokerError::Closed`].
+    pub async fn close(&self) {
+        match self {
+            Self::Rabbit(broker) => broker.close().await,
+            Self::Memory(broker) => broker.close(),
+        }
+    }
+
+    /// Deletes this topology's queues and exchanges (tests clean up their prefixed names with it).
+    pub async fn delete_topology(&self) -> Result<(), BrokerError> {
+        match self {
+            Self::Rabbit(broker) => broker.delete_topology().await,
+            Self::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// A stream of deliveries from one queue. It survives broker restarts: after a reconnect it consumes again.
+pub enum Subscription {
+    Rabbit(rabbit::RabbitSubscription),
+    Memory(memory::MemorySubscription),
+}
+
+impl Subscription {
+    /// The next delivery; `None` once the subscription was cancelled or the broker closed.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        match self {
+            Self::Rabbit(subscription) => subscription.next().await,
+            Self::Memory(subscription) => subscription.next().await,
+        }
+    }
+
+    /// Stops new deliveries; deliveries already received can still be settled until [`close`](Self::close).
+    pub async fn cancel(&mut self) {
+        match self {
+            Self::Rabbit(subscription) => subscription.cancel().await,
+            Self::Memory(subscription) => subscription.cancel(),
+        }
+    }
+
+    /// Closes the subscription; unsettled deliveries go back to the queue.
+    pub async fn close(self) {
+        match self {
+            Self::Rabbit(subscription) => subscription.close().await,
+            Self::Memory(subscription) => subscription.close(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ops::ReadinessCheck for Broker {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        Broker::check(self).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Exponential backoff with full jitter: a random wait in `[base, min(cap, base·2^attempt)]`.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    use rand::Rng;
+    let ceiling = base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(cap).max(base);
+    let millis = rand::rng().random_range(base.as_millis()..=ceiling.as_millis());
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,372 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then `SUA_` environment variables
+//! (`__` nests: `SUA_AMQP__PREFETCH=64` sets `amqp.prefetch`).
+//!
+//! This is the only module that reads the process environment. Tests build a [`Config`] in code (or through
+//! [`Config::from_figment`]) so that parallel tests never share settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// Errors found while loading or validating configuration. Never contains a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(String),
+    #[error("configuration is invalid:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// Everything any sua process needs. Each service reads the sections it uses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `postgres://…` for production, `sqlite://path` (or `sqlite::memory:`) for the embedded mode.
+    pub database_url: SecretString,
+    /// `amqp://…`/`amqps://…` for RabbitMQ, `memory://` for the in-process broker of the embedded mode.
+    pub amqp_url: SecretString,
+    /// Microsoft Graph host (national clouds and the simulator override it).
+    pub graph_url: Url,
+    /// Entra ID authority host.
+    pub login_url: Url,
+    /// sua's multi-tenant app registration (application id).
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    /// The collector's external base URL: webhook `notificationUrl` and the consent `redirect_uri` live under it.
+    pub public_url: Url,
+    /// Extra CA certificate (PEM) trusted for outbound HTTPS, e.g. a TLS-inspecting proxy or the simulator.
+    pub extra_ca_file: Option<PathBuf>,
+    /// HTTP listen address; each service has its own default port when unset.
+    pub listen: Option<SocketAddr>,
+    /// How long a stopping service waits for in-flight work before it gives up.
+    pub shutdown_grace_secs: u64,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; traces are exported over OTLP/HTTP only when it is set.
+    #[serde(skip)]
+    pub otel_endpoint: Option<String>,
+    pub log: LogConfig,
+    pub db: DbConfig,
+    pub amqp: AmqpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` for people, `json` for Kubernetes log collectors.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DbConfig {
+    pub pool_size: u32,
+    /// Longest wait for a pooled connection.
+    pub acquire_timeout_secs: u64,
+    /// Longest wait when opening a new connection.
+    pub connect_timeout_secs: u64,
+    /// PostgreSQL `statement_timeout` for pooled connections (0 = none).
+    pub statement_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// Unacknowledged deliveries a consumer holds at once (also its handler concurrency).
+    pub prefetch: u16,
+    /// Deliveries of one message before it is dead-lettered.
+    pub delivery_limit: u32,
+    /// Prefix for every exchange and queue name (empty in production; unique per test).
+    pub prefix: String,
+    /// Longest a publish may take, reconnects included, before it fails.
+    pub publish_timeout_secs: u64,
+    /// Upper bound of the reconnect backoff.
+    pub reconnect_max_backoff_ms: u64,
+    /// Queues left unused this long are deleted by the broker (tests only; unset in production).
+    pub queue_expires_ms: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: SecretString::from("postgres://postgres@127.0.0.1:5432/sua"),
+            amqp_url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            graph_url: url_const("https://graph.microsoft.com"),
+            login_url: url_const("https://login.microsoftonline.com"),
+            client_id: String::new(),
+            client_secret: None,
+            public_url: url_const("http://127.0.0.1:8081"),
+            extra_ca_file: None,
+            listen: None,
+            shutdown_grace_secs: 20,
+            otel_endpoint: None,
+            log: LogConfig::default(),
+            db: DbConfig::default(),
+            amqp: AmqpConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self { pool_size: 10, acquire_timeout_secs: 10, connect_timeout_secs: 5, statement_timeout_secs: 60 }
+    }
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        Self {
+            prefetch: 32,
+            delivery_limit: 5,
+            prefix: String::new(),
+            publish_timeout_secs: 30,
+            reconnect_max_backoff_ms: 5_000,
+            queue_expires_ms: None,
+        }
+    }
+}
+
+#[expect(clippy::expect_used, reason = "the literals passed here are valid URLs, checked by a unit test")]
+fn url_const(s: &str) -> Url {
+    Url::parse(s).expect("built-in URL is valid")
+}
+
+impl Config {
+    /// Loads defaults, then `file` when given, then the `SUA_` environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("SUA_").split("__"));
+        let mut config = Self::from_figment(figment)?;
+        config.otel_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|s| !s.is_empty());
+        Ok(config)
+    }
+
+    /// Extracts and validates a configuration from any figment (tests use in-memory providers).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| ConfigError::Load(redact_figment_error(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything that can be checked without I/O, and reports every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        match DatabaseKind::of(self.database_url.expose_secret()) {
+            Some(_) => {}
+            None => problems.push("database_url must start with postgres://, postgresql:// or sqlite:".into()),
+        }
+        match BrokerKind::of(self.amqp_url.expose_secret()) {
+            Some(_) => {}
+            None => problems.push("amqp_url must start with amqp://, amqps:// or memory://".into()),
+        }
+        for (name, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url)] {
+            if url.scheme() != "https" && url.scheme() != "http" {
+                problems.push(format!("{name} must be an http(s) URL"));
+            }
+        }
+        if self.amqp.prefetch == 0 {
+            problems.push("amqp.prefetch must be at least 1".into());
+        }
+        if self.amqp.delivery_limit == 0 {
+            problems.push("amqp.delivery_limit must be at least 1".into());
+        }
+        if self.amqp.publish_timeout_secs == 0 {
+            problems.push("amqp.publish_timeout_secs must be at least 1".into());
+        }
+        if !self.amqp.prefix.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            problems.push("amqp.prefix may hold only letters, digits, '.', '_' and '-'".into());
+        }
+        if self.db.pool_size == 0 {
+            problems.push("db.pool_size must be at least 1".into());
+        }
+        if let Some(path) = &self.extra_ca_file
+            && !path.exists()
+        {
+            problems.push(format!("extra_ca_file {} does not exist", path.display()));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    /// The configuration as it may be logged: secrets masked, passwords in URLs removed.
+    pub fn redacted(&self) -> String {
+        format!(
+            "database_url={} amqp_url={} graph_url={} login_url={} client_id={} client_secret={} public_url={} \
+             listen={:?} prefetch={} delivery_limit={} prefix={:?} otlp={}",
+            redact_url(self.database_url.expose_secret()),
+            redact_url(self.amqp_url.expose_secret()),
+            self.graph_url,
+            self.login_url,
+            self.client_id,
+            if self.client_secret.is_some() { "<set>" } else { "<unset>" },
+            self.public_url,
+            self.listen,
+            self.amqp.prefetch,
+            self.amqp.delivery_limit,
+            self.amqp.prefix,
+            self.otel_endpoint.as_deref().unwrap_or("<off>"),
+        )
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Postgres,
+    Sqlite,
+}
+
+impl DatabaseKind {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
+/// Which broker a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    RabbitMq,
+    InProcess,
+}
+
+impl BrokerKind {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("amqp://") || url.starts_with("amqps://") {
+            Some(Self::RabbitMq)
+        } else if url.starts_with("memory://") {
+            Some(Self::InProcess)
+        } else {
+            None
+        }
+    }
+}
+
+/// Removes the password (and any query string, which may carry one) from a URL before it is logged.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            if url.query().is_some() {
+                url.set_query(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => raw.split('?').next().unwrap_or_default().to_string(),
+    }
+}
+
+/// figment errors quote the offending value; a malformed secret must not end up in a log line.
+fn redact_figment_error(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            let sensitive = ["url", "secret", "password"].iter().any(|s| path.contains(s));
+            if sensitive { format!("{path}: invalid value") } else { e.to_string() }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn environment_style_keys_override_defaults_and_nest_with_double_underscore() {
+        let figment = Figment::new()
+            .merge(Serialized::default("amqp_url", "memory://"))
+            .merge(Serialized::default("amqp.prefetch", 7))
+            .merge(Serialized::default("database_url", "sqlite::memory:"));
+        let config = Config::from_figment(figment).unwrap();
+        assert_eq!(config.amqp.prefetch, 7);
+        assert_eq!(config.amqp.delivery_limit, 5);
+        assert_eq!(BrokerKind::of(config.amqp_url.expose_secret()), Some(BrokerKind::InProcess));
+    }
+
+    #[test]
+    fn file_then_environment_layering() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sua.toml");
+        std::fs::write(&file, "client_id = \"from-file\"\n[amqp]\nprefetch = 3\n").unwrap();
+        let figment = Figment::new().merge(Toml::file(&file)).merge(Serialized::default("amqp.prefetch", 9));
+        let config = Config::from_figment(figment).unwrap();
+        assert_eq!(config.client_id, "from-file");
+        assert_eq!(config.amqp.prefetch, 9);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let figment = Figment::new()
+            .merge(Serialized::default("database_url", "mysql://x"))
+            .merge(Serialized::default("amqp.prefetch", 0));
+        let err = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(err.contains("database_url"), "{err}");
+        assert!(err.contains("amqp.prefetch"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let figment = Figment::new().merge(Serialized::default("amqp.prefech", 3));
+        assert!(Config::from_figment(figment).is_err());
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_or_redacted_output() {
+        let figment = Figment::new()
+            .merge(Serialized::default("database_url", "postgres://sua:hunter2@db/sua?password=hunter3"))
+            .merge(Serialized::default("amqp_url", "amqp://user:s3cret@mq/%2f"))
+            .merge(Serialized::default("client_secret", "client-s3cret"));
+        let config = Config::from_figment(figment).unwrap();
+        for text in [format!("{config:?}"), config.redacted()] {
+            for secret in ["hunter2", "hunter3", "s3cret", "client-s3cret"] {
+                assert!(!text.contains(secret), "{secret} leaked in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_secret_value_is_not_echoed_in_the_error() {
+        let figment = Figment::new().merge(Serialized::default("database_url", vec!["hunter2"]));
+        let err = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

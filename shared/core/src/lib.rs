@@ -1,0 +1,13 @@
+//! Shared core of sua: configuration, telemetry, graceful shutdown, message contracts, queue topology, the
+//! broker (RabbitMQ and in-process), metrics and the operational HTTP endpoints.
+
+pub mod broker;
+pub mod config;
+pub mod messages;
+pub mod metrics;
+pub mod ops;
+pub mod shutdown;
+pub mod telemetry;
+pub mod topology;
+
+pub use config::Config;
