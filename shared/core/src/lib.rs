@@ -6,6 +6,7 @@ pub mod config;
 pub mod messages;
 pub mod metrics;
 pub mod ops;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;

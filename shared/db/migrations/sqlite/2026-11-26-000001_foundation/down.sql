@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS call_records;
+DROP TABLE IF EXISTS subscriptions;
+DROP TABLE IF EXISTS sync_runs;
+DROP TABLE IF EXISTS tenants;

@@ -1,0 +1,12 @@
+//! One module per table: a row type, an insertable type where they differ, and queries as associated functions
+//! taking a [`Conn`](crate::Conn), so the caller decides between a pooled connection and a transaction.
+
+pub mod call_records;
+pub mod subscriptions;
+pub mod sync_runs;
+pub mod tenants;
+
+pub use call_records::CallRecordRow;
+pub use subscriptions::SubscriptionRow;
+pub use sync_runs::{StartOutcome, SyncRunRow};
+pub use tenants::TenantRow;

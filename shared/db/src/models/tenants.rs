@@ -1,0 +1,50 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::tenants;
+use crate::{Conn, DbError, with_conn};
+
+/// A customer tenant and what its consent proved.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tenants, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct TenantRow {
+    pub id: String,
+    pub display_name: String,
+    /// `pending`, `granted`, `denied` or `revoked`.
+    pub consent_state: String,
+    /// JSON object: permission name → `granted` | `missing` | `unknown`.
+    pub permissions: String,
+    /// JSON object of prerequisites, e.g. `{"entra_id_p1": true}`.
+    pub prerequisites: String,
+    pub consented_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl TenantRow {
+    /// Inserts the tenant, or updates everything but `created_at` when it exists.
+    pub fn upsert(conn: &mut Conn<'_>, row: &TenantRow) -> Result<(), DbError> {
+        with_conn!(conn, |c| diesel::insert_into(tenants::table)
+            .values(row)
+            .on_conflict(tenants::id)
+            .do_update()
+            .set((
+                tenants::display_name.eq(&row.display_name),
+                tenants::consent_state.eq(&row.consent_state),
+                tenants::permissions.eq(&row.permissions),
+                tenants::prerequisites.eq(&row.prerequisites),
+                tenants::consented_at.eq(row.consented_at),
+                tenants::updated_at.eq(row.updated_at),
+            ))
+            .execute(c))?;
+        Ok(())
+    }
+
+    pub fn find(conn: &mut Conn<'_>, id: &str) -> Result<Option<TenantRow>, DbError> {
+        Ok(with_conn!(conn, |c| tenants::table.find(id).select(TenantRow::as_select()).first(c).optional())?)
+    }
+
+    pub fn list(conn: &mut Conn<'_>) -> Result<Vec<TenantRow>, DbError> {
+        Ok(with_conn!(conn, |c| tenants::table.order(tenants::id).select(TenantRow::as_select()).load(c))?)
+    }
+}

@@ -1,0 +1,66 @@
+//! Diesel table definitions shared by PostgreSQL and SQLite.
+//!
+//! Written to match the migrations under `migrations/` with portable SQL types only (diesel's `print-schema`
+//! would emit schema-qualified, backend-specific tables). `tests::schema_matches_both_backends` selects every
+//! column of every table on both backends, so a drift between this file and a migration fails a test.
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        display_name -> Text,
+        consent_state -> Text,
+        permissions -> Text,
+        prerequisites -> Text,
+        consented_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sync_runs (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        day -> Date,
+        status -> Text,
+        attempt -> Integer,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        error -> Nullable<Text>,
+        counts -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        resource -> Text,
+        client_state_hash -> Text,
+        status -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    call_records (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        version -> BigInt,
+        call_type -> Text,
+        start_at -> Timestamp,
+        end_at -> Timestamp,
+        modalities -> Text,
+        organizer_id -> Nullable<Text>,
+        raw -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(sync_runs -> tenants (tenant_id));
+diesel::joinable!(subscriptions -> tenants (tenant_id));
+diesel::allow_tables_to_appear_in_same_query!(tenants, sync_runs, subscriptions, call_records);

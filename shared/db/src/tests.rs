@@ -1,0 +1,186 @@
+//! Behaviour of the database layer on both backends.
+
+use chrono::{Duration, NaiveDate};
+use diesel::prelude::*;
+
+use crate::models::{CallRecordRow, StartOutcome, SubscriptionRow, SyncRunRow, TenantRow};
+use crate::schema::{call_records, subscriptions, sync_runs, tenants};
+use crate::testing::TestDatabase;
+use crate::{Conn, DbError, Pool, now};
+
+fn backends() -> Vec<(&'static str, TestDatabase)> {
+    vec![("postgres", TestDatabase::postgres().unwrap()), ("sqlite", TestDatabase::sqlite().unwrap())]
+}
+
+fn with_each_backend(test: impl Fn(&str, &mut Conn<'_>)) {
+    for (name, db) in backends() {
+        let pool = db.pool().unwrap();
+        let mut pooled = pool.get().unwrap();
+        test(name, &mut pooled.conn());
+    }
+}
+
+fn tenant(id: &str) -> TenantRow {
+    let at = now();
+    TenantRow {
+        id: id.into(),
+        display_name: "Contoso".into(),
+        consent_state: "granted".into(),
+        permissions: "{}".into(),
+        prerequisites: "{}".into(),
+        consented_at: Some(at),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[test]
+fn schema_matches_both_backends() {
+    with_each_backend(|backend, conn| {
+        let result: Result<(), DbError> = (|| {
+            with_conn!(&mut *conn, |c| tenants::table.select(TenantRow::as_select()).limit(0).load(c))?;
+            with_conn!(&mut *conn, |c| sync_runs::table.select(SyncRunRow::as_select()).limit(0).load(c))?;
+            with_conn!(&mut *conn, |c| subscriptions::table.select(SubscriptionRow::as_select()).limit(0).load(c))?;
+            with_conn!(&mut *conn, |c| call_records::table.select(CallRecordRow::as_select()).limit(0).load(c))?;
+            Ok(())
+        })();
+        result.unwrap_or_else(|e| panic!("schema.rs disagrees with the {backend} migrations: {e}"));
+    });
+}
+
+#[test]
+fn migrations_are_idempotent() {
+    for (_, db) in backends() {
+        let report = crate::migrate(&db.url()).unwrap();
+        assert!(report.applied.is_empty(), "a migrated database had pending migrations: {:?}", report.applied);
+    }
+}
+
+#[test]
+fn tenants_upsert_keeps_created_at_and_updates_the_rest() {
+    with_each_backend(|backend, conn| {
+        let mut row = tenant("t1");
+        TenantRow::upsert(conn, &row).unwrap();
+        let created = row.created_at;
+        row.consent_state = "revoked".into();
+        row.created_at = created + Duration::days(1);
+        row.updated_at = created + Duration::days(1);
+        TenantRow::upsert(conn, &row).unwrap();
+        let stored = TenantRow::find(conn, "t1").unwrap().unwrap();
+        assert_eq!(stored.consent_state, "revoked", "{backend}");
+        assert_eq!(stored.created_at, created, "{backend}");
+        assert_eq!(TenantRow::list(conn).unwrap().len(), 1, "{backend}");
+    });
+}
+
+fn record(version: i64, raw: &str) -> CallRecordRow {
+    let at = now();
+    CallRecordRow {
+        tenant_id: "t1".into(),
+        id: "call-1".into(),
+        version,
+        call_type: "peerToPeer".into(),
+        start_at: at,
+        end_at: at,
+        modalities: "audio".into(),
+        organizer_id: None,
+        raw: raw.into(),
+        received_at: at,
+    }
+}
+
+#[test]
+fn call_records_keep_only_the_newest_version() {
+    with_each_backend(|backend, conn| {
+        assert!(CallRecordRow::upsert_newest(conn, &record(1, "v1")).unwrap(), "{backend}");
+        assert!(CallRecordRow::upsert_newest(conn, &record(3, "v3")).unwrap(), "{backend}");
+        assert!(!CallRecordRow::upsert_newest(conn, &record(2, "v2")).unwrap(), "{backend}: older version applied");
+        assert!(!CallRecordRow::upsert_newest(conn, &record(3, "v3 again")).unwrap(), "{backend}: replay applied");
+        let stored = CallRecordRow::find(conn, "t1", "call-1").unwrap().unwrap();
+        assert_eq!((stored.version, stored.raw.as_str()), (3, "v3"), "{backend}");
+        assert_eq!(CallRecordRow::count_for_tenant(conn, "t1").unwrap(), 1);
+    });
+}
+
+#[test]
+fn a_days_sync_run_starts_once_and_a_failed_one_is_retried_with_a_new_run_id() {
+    with_each_backend(|backend, conn| {
+        TenantRow::upsert(conn, &tenant("t1")).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let t0 = now();
+        let stale = t0 - Duration::minutes(10);
+        let first = SyncRunRow::start(conn, "t1", "licence", day, "run-1", t0, stale).unwrap();
+        assert!(matches!(first, StartOutcome::Started(ref r) if r.id == "run-1" && r.attempt == 1), "{backend}: {first:?}");
+        let second = SyncRunRow::start(conn, "t1", "licence", day, "run-2", t0, stale).unwrap();
+        assert!(matches!(second, StartOutcome::AlreadyRunning(ref r) if r.id == "run-1"), "{backend}: {second:?}");
+
+        assert!(SyncRunRow::fail(conn, "run-1", "graph returned 503", t0).unwrap());
+        let retry = SyncRunRow::start(conn, "t1", "licence", day, "run-3", t0, stale).unwrap();
+        assert!(matches!(retry, StartOutcome::Started(ref r) if r.id == "run-3" && r.attempt == 2 && r.error.is_none()),
+            "{backend}: {retry:?}");
+        assert!(!SyncRunRow::complete(conn, "run-1", "{}", t0).unwrap(), "{backend}: a superseded attempt completed");
+        assert!(SyncRunRow::complete(conn, "run-3", "{\"users\":3}", t0).unwrap());
+        let again = SyncRunRow::start(conn, "t1", "licence", day, "run-4", t0, stale).unwrap();
+        assert!(matches!(again, StartOutcome::AlreadyCompleted(ref r) if r.id == "run-3"), "{backend}: {again:?}");
+        assert_eq!(SyncRunRow::latest(conn, "t1", "licence").unwrap().unwrap().status, "completed");
+    });
+}
+
+#[test]
+fn a_run_whose_worker_stopped_heartbeating_is_taken_over() {
+    with_each_backend(|backend, conn| {
+        TenantRow::upsert(conn, &tenant("t1")).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let t0 = now();
+        SyncRunRow::start(conn, "t1", "licence", day, "run-1", t0 - Duration::hours(1), t0).unwrap();
+        let takeover = SyncRunRow::start(conn, "t1", "licence", day, "run-2", t0, t0 - Duration::minutes(10)).unwrap();
+        assert!(matches!(takeover, StartOutcome::Started(ref r) if r.id == "run-2"), "{backend}: {takeover:?}");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_starts_of_the_same_run_let_exactly_one_through() {
+    for (backend, db) in backends() {
+        let pool: Pool = db.pool().unwrap();
+        pool.run(|conn| TenantRow::upsert(conn, &tenant("t1"))).await.unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let attempts = (0..8).map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.transaction(move |conn| {
+                    let t = now();
+                    SyncRunRow::start(conn, "t1", "licence", day, &format!("run-{i}"), t, t - Duration::minutes(10))
+                })
+                .await
+            })
+        });
+        let outcomes = futures_join(attempts).await;
+        let started = outcomes.iter().filter(|o| matches!(o, StartOutcome::Started(_))).count();
+        assert_eq!(started, 1, "{backend}: {outcomes:?}");
+    }
+}
+
+async fn futures_join(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<Result<StartOutcome, DbError>>>,
+) -> Vec<StartOutcome> {
+    let mut outcomes = Vec::new();
+    for handle in handles {
+        outcomes.push(handle.await.unwrap().unwrap());
+    }
+    outcomes
+}
+
+#[tokio::test]
+async fn readiness_reports_an_unreachable_or_unmigrated_database() {
+    use sua_core::ops::ReadinessCheck;
+    let config = sua_core::config::DbConfig { acquire_timeout_secs: 1, connect_timeout_secs: 1, ..Default::default() };
+    let pool = Pool::new(&secrecy::SecretString::from("postgres://postgres@127.0.0.1:1/none"), &config).unwrap();
+    assert!(pool.check().await.is_err());
+    let db = TestDatabase::postgres().unwrap();
+    db.pool().unwrap().check().await.unwrap();
+    let unmigrated = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", unmigrated.path().join("empty.db").display());
+    let pool = Pool::new(&secrecy::SecretString::from(url), &config).unwrap();
+    let error = pool.check().await.unwrap_err();
+    assert!(error.contains("sua migrate"), "{error}");
+}
