@@ -1,1 +1,38 @@
+//! analytics: consumes raw records from the broker, normalises them into PostgreSQL (idempotently, acking only
+//! after commit), and computes rollups and licence findings.
 
+pub mod handlers;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer};
+use sua_core::Config;
+use sua_core::broker::{ConsumerOptions, run_consumer};
+use sua_core::service::Running;
+use sua_db::service::Dependencies;
+
+pub const SERVICE: &str = "analytics";
+pub const DEFAULT_PORT: u16 = 8082;
+
+/// Binds analytics' HTTP server (operational endpoints) and starts its consumer.
+pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Running> {
+    let listener =
+        sua_core::service::bind(config.listen.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT))))?;
+    let port = listener.local_addr()?.port();
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let ops = deps.ops(SERVICE);
+    let server = HttpServer::new(move || App::new().configure(ops.clone().configure()))
+        .disable_signals()
+        .shutdown_timeout(grace.as_secs())
+        .listen(listener)?
+        .run();
+    let mut running = Running::new(SERVICE, server, port, grace);
+    let handler = Arc::new(handlers::RawRecordHandler::new(deps.pool.clone(), &deps.registry));
+    let options = ConsumerOptions::new(deps.broker.topology().analytics_queue(), &config.amqp, grace);
+    let stop = running.stop_token();
+    let broker = deps.broker.clone();
+    running.spawn("consumer", async move { Ok(run_consumer(broker, options, handler, stop).await?) });
+    Ok(running)
+}

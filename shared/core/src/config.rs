@@ -121,7 +121,7 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info".into() }
+        Self { format: LogFormat::Text, filter: "info,actix_server=warn".into() }
     }
 }
 

@@ -42,14 +42,24 @@ pub struct BrokerMetrics {
 impl BrokerMetrics {
     pub fn new(registry: &Registry) -> Self {
         Self {
-            published: counter_vec(registry, "sua_broker_published_total", "Messages confirmed by the broker.", &["exchange"]),
+            published: counter_vec(
+                registry,
+                "sua_broker_published_total",
+                "Messages confirmed by the broker.",
+                &["exchange"],
+            ),
             publish_errors: counter_vec(
                 registry,
                 "sua_broker_publish_errors_total",
                 "Publishes that failed after retries.",
                 &["exchange"],
             ),
-            reconnects: counter_vec(registry, "sua_broker_reconnects_total", "Broker connections (re)established.", &["role"]),
+            reconnects: counter_vec(
+                registry,
+                "sua_broker_reconnects_total",
+                "Broker connections (re)established.",
+                &["role"],
+            ),
             handled: counter_vec(
                 registry,
                 "sua_messages_handled_total",

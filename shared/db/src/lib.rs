@@ -52,13 +52,15 @@ impl DbError {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
             DbError::Pool(_) | DbError::Task(_) => true,
-            DbError::Query(Error::DatabaseError(kind, info)) => matches!(
-                kind,
-                DatabaseErrorKind::SerializationFailure
-                    | DatabaseErrorKind::ClosedConnection
-                    | DatabaseErrorKind::UnableToSendCommand
-            ) || info.message().contains("database is locked")
-                || info.message().contains("canceling statement due to statement timeout"),
+            DbError::Query(Error::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    DatabaseErrorKind::SerializationFailure
+                        | DatabaseErrorKind::ClosedConnection
+                        | DatabaseErrorKind::UnableToSendCommand
+                ) || info.message().contains("database is locked")
+                    || info.message().contains("canceling statement due to statement timeout")
+            }
             DbError::Query(Error::BrokenTransactionManager) => true,
             _ => false,
         }
@@ -265,10 +267,7 @@ impl sua_core::ops::ReadinessCheck for Pool {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let pending = self
-            .run(|conn| pending_migrations(conn))
-            .await
-            .map_err(|e| e.to_string())?;
+        let pending = self.run(pending_migrations).await.map_err(|e| e.to_string())?;
         if pending > 0 {
             return Err(format!("database schema is behind by {pending} migration(s); run `sua migrate`"));
         }
@@ -291,13 +290,17 @@ pub fn pending_migrations(conn: &mut Conn<'_>) -> Result<usize, DbError> {
     };
     let (embedded, applied) = match conn {
         Conn::Pg(c) => (
-            versions(MigrationSource::<diesel::pg::Pg>::migrations(&PG_MIGRATIONS)
-                .map(|m| m.iter().map(|m| m.name().version().to_string()).collect())),
+            versions(
+                MigrationSource::<diesel::pg::Pg>::migrations(&PG_MIGRATIONS)
+                    .map(|m| m.iter().map(|m| m.name().version().to_string()).collect()),
+            ),
             diesel::sql_query("SELECT version FROM public.__diesel_schema_migrations").load::<AppliedVersion>(*c),
         ),
         Conn::Sqlite(c) => (
-            versions(MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
-                .map(|m| m.iter().map(|m| m.name().version().to_string()).collect())),
+            versions(
+                MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                    .map(|m| m.iter().map(|m| m.name().version().to_string()).collect()),
+            ),
             diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load::<AppliedVersion>(*c),
         ),
     };
@@ -327,11 +330,12 @@ pub fn migrate(url: &SecretString) -> Result<MigrationReport, DbError> {
     let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
     let applied = match DatabaseKind::of(raw) {
         Some(DatabaseKind::Postgres) => {
-            let mut conn = PgConnection::establish(raw)
-                .map_err(|e| DbError::Pool(format!("{}: {e}", redact_url(raw))))?;
+            let mut conn =
+                PgConnection::establish(raw).map_err(|e| DbError::Pool(format!("{}: {e}", redact_url(raw))))?;
             // Two migrate Jobs racing would both try to create the schemas; one waits for the other instead.
             diesel::sql_query("SELECT pg_advisory_lock(7305170624)").execute(&mut conn)?;
-            let result = conn.run_pending_migrations(PG_MIGRATIONS).map(|v| v.iter().map(ToString::to_string).collect());
+            let result =
+                conn.run_pending_migrations(PG_MIGRATIONS).map(|v| v.iter().map(ToString::to_string).collect());
             diesel::sql_query("SELECT pg_advisory_unlock(7305170624)").execute(&mut conn)?;
             result.map_err(migration_error)?
         }

@@ -91,9 +91,10 @@ fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> Result<String, 
 
 /// Drops templates of older migrations and test databases older than two hours (from killed runs).
 fn remove_leftovers(admin: &mut PgConnection, current_template: &str) -> Result<(), DbError> {
-    let names: Vec<Name> =
-        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'sua\\_t\\_%' OR datname LIKE 'sua\\_tpl\\_%'")
-            .load(admin)?;
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'sua\\_t\\_%' OR datname LIKE 'sua\\_tpl\\_%'",
+    )
+    .load(admin)?;
     let cutoff = chrono::Utc::now().timestamp() - 2 * 3600;
     for Name { datname } in names {
         let stale = if datname.starts_with("sua_tpl_") {

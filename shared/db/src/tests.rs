@@ -110,14 +110,19 @@ fn a_days_sync_run_starts_once_and_a_failed_one_is_retried_with_a_new_run_id() {
         let t0 = now();
         let stale = t0 - Duration::minutes(10);
         let first = SyncRunRow::start(conn, "t1", "licence", day, "run-1", t0, stale).unwrap();
-        assert!(matches!(first, StartOutcome::Started(ref r) if r.id == "run-1" && r.attempt == 1), "{backend}: {first:?}");
+        assert!(
+            matches!(first, StartOutcome::Started(ref r) if r.id == "run-1" && r.attempt == 1),
+            "{backend}: {first:?}"
+        );
         let second = SyncRunRow::start(conn, "t1", "licence", day, "run-2", t0, stale).unwrap();
         assert!(matches!(second, StartOutcome::AlreadyRunning(ref r) if r.id == "run-1"), "{backend}: {second:?}");
 
         assert!(SyncRunRow::fail(conn, "run-1", "graph returned 503", t0).unwrap());
         let retry = SyncRunRow::start(conn, "t1", "licence", day, "run-3", t0, stale).unwrap();
-        assert!(matches!(retry, StartOutcome::Started(ref r) if r.id == "run-3" && r.attempt == 2 && r.error.is_none()),
-            "{backend}: {retry:?}");
+        assert!(
+            matches!(retry, StartOutcome::Started(ref r) if r.id == "run-3" && r.attempt == 2 && r.error.is_none()),
+            "{backend}: {retry:?}"
+        );
         assert!(!SyncRunRow::complete(conn, "run-1", "{}", t0).unwrap(), "{backend}: a superseded attempt completed");
         assert!(SyncRunRow::complete(conn, "run-3", "{\"users\":3}", t0).unwrap());
         let again = SyncRunRow::start(conn, "t1", "licence", day, "run-4", t0, stale).unwrap();

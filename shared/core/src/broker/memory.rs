@@ -119,16 +119,22 @@ impl MemoryBroker {
 
     pub(super) fn publish(&self, exchange: &str, message: &OutboundMessage) -> Result<(), BrokerError> {
         self.ensure_open()?;
-        let routed = self.route(exchange, &Message {
-            message_id: message.message_id.clone(),
-            exchange: exchange.to_string(),
-            routing_key: message.routing_key.clone(),
-            body: message.body.clone(),
-            headers: message.headers.clone(),
-            delivery_count: 0,
-        })?;
+        let routed = self.route(
+            exchange,
+            &Message {
+                message_id: message.message_id.clone(),
+                exchange: exchange.to_string(),
+                routing_key: message.routing_key.clone(),
+                body: message.body.clone(),
+                headers: message.headers.clone(),
+                delivery_count: 0,
+            },
+        )?;
         if routed == 0 {
-            return Err(BrokerError::Unroutable { exchange: exchange.to_string(), routing_key: message.routing_key.clone() });
+            return Err(BrokerError::Unroutable {
+                exchange: exchange.to_string(),
+                routing_key: message.routing_key.clone(),
+            });
         }
         Ok(())
     }
@@ -268,7 +274,9 @@ impl MemoryAcker {
     }
 
     fn settle(&mut self, how: Settle) -> Result<(), BrokerError> {
-        let Some(state) = self.state.take() else { return Ok(()) };
+        let Some(state) = self.state.take() else {
+            return Ok(());
+        };
         if state.broker.inner.epoch.load(Ordering::SeqCst) != state.epoch {
             return Err(BrokerError::Ack("the broker restarted since this delivery".into()));
         }

@@ -132,13 +132,19 @@ pub enum Broker {
 impl Broker {
     /// Connects to the broker the URL names (`amqp://`, `amqps://` or `memory://`) and declares the topology.
     /// For RabbitMQ this waits, with backoff, up to `publish_timeout_secs` for the broker to answer.
-    pub async fn connect(url: &SecretString, settings: &AmqpConfig, metrics: BrokerMetrics) -> Result<Self, BrokerError> {
+    pub async fn connect(
+        url: &SecretString,
+        settings: &AmqpConfig,
+        metrics: BrokerMetrics,
+    ) -> Result<Self, BrokerError> {
         let topology = Topology::new(settings.prefix.clone());
         match BrokerKind::of(url.expose_secret()) {
             Some(BrokerKind::RabbitMq) => {
                 Ok(Self::Rabbit(rabbit::RabbitBroker::connect(url.clone(), topology, settings.clone(), metrics).await?))
             }
-            Some(BrokerKind::InProcess) => Ok(Self::Memory(memory::MemoryBroker::new(topology, settings.clone(), metrics))),
+            Some(BrokerKind::InProcess) => {
+                Ok(Self::Memory(memory::MemoryBroker::new(topology, settings.clone(), metrics)))
+            }
             None => Err(BrokerError::Unavailable("unsupported broker URL scheme".into())),
         }
     }
@@ -183,7 +189,7 @@ impl Broker {
     /// Starts consuming a queue with at most `prefetch` unacknowledged deliveries.
     pub async fn subscribe(&self, queue: &str, prefetch: u16) -> Result<Subscription, BrokerError> {
         match self {
-            Self::Rabbit(broker) => Ok(Subscription::Rabbit(broker.subscribe(queue, prefetch).await?)),
+            Self::Rabbit(broker) => Ok(Subscription::Rabbit(Box::new(broker.subscribe(queue, prefetch).await?))),
             Self::Memory(broker) => Ok(Subscription::Memory(broker.subscribe(queue, prefetch)?)),
         }
     }
@@ -223,7 +229,7 @@ impl Broker {
 
 /// A stream of deliveries from one queue. It survives broker restarts: after a reconnect it consumes again.
 pub enum Subscription {
-    Rabbit(rabbit::RabbitSubscription),
+    Rabbit(Box<rabbit::RabbitSubscription>),
     Memory(memory::MemorySubscription),
 }
 
@@ -247,7 +253,7 @@ impl Subscription {
     /// Closes the subscription; unsettled deliveries go back to the queue.
     pub async fn close(self) {
         match self {
-            Self::Rabbit(subscription) => subscription.close().await,
+            Self::Rabbit(subscription) => (*subscription).close().await,
             Self::Memory(subscription) => subscription.close(),
         }
     }

@@ -13,9 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -125,7 +125,12 @@ impl RabbitBroker {
         }
     }
 
-    async fn try_publish(&self, exchange: &str, message: &OutboundMessage, deadline: Instant) -> Result<(), PublishFailure> {
+    async fn try_publish(
+        &self,
+        exchange: &str,
+        message: &OutboundMessage,
+        deadline: Instant,
+    ) -> Result<(), PublishFailure> {
         let live = self.inner.publisher.get(&self.inner, Some(deadline)).await.map_err(|e| match e {
             BrokerError::Closed | BrokerError::Topology(_) => PublishFailure::Fatal(e),
             other => PublishFailure::Retry(other.to_string()),
@@ -160,7 +165,9 @@ impl RabbitBroker {
                 self.inner.publisher.invalidate(live.generation).await;
                 return Err(PublishFailure::Retry(error.to_string()));
             }
-            Err(_) => return Err(PublishFailure::Retry("no confirmation before the deadline".into())),
+            Err(_) => {
+                return Err(PublishFailure::Retry("no confirmation before the deadline".into()));
+            }
         };
         if confirmation.is_nack() {
             return Err(PublishFailure::Retry("the broker nacked the message".into()));
@@ -179,8 +186,13 @@ impl RabbitBroker {
     }
 
     pub(super) async fn subscribe(&self, queue: &str, prefetch: u16) -> Result<RabbitSubscription, BrokerError> {
-        let mut subscription =
-            RabbitSubscription { broker: self.clone(), queue: queue.to_string(), prefetch, current: None, cancelled: false };
+        let mut subscription = RabbitSubscription {
+            broker: self.clone(),
+            queue: queue.to_string(),
+            prefetch,
+            current: None,
+            cancelled: false,
+        };
         // Fail fast on a queue that does not exist; later reconnects retry quietly.
         subscription.open().await?;
         Ok(subscription)
@@ -269,7 +281,11 @@ impl Managed {
                 Err(error @ BrokerError::Topology(_)) => return Err(error),
                 Err(error) => {
                     attempt += 1;
-                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_millis(inner.settings.reconnect_max_backoff_ms.max(100)));
+                    let wait = backoff(
+                        attempt,
+                        Duration::from_millis(100),
+                        Duration::from_millis(inner.settings.reconnect_max_backoff_ms.max(100)),
+                    );
                     if let Some(deadline) = deadline
                         && Instant::now() + wait >= deadline
                     {
@@ -288,13 +304,11 @@ impl Managed {
     async fn connect_once(&self, inner: &Inner) -> Result<Live, BrokerError> {
         let name = format!("sua-{}-{}", self.role, std::process::id());
         let properties = ConnectionProperties::default().with_connection_name(LongString::from(name));
-        let connection = tokio::time::timeout(
-            Duration::from_secs(10),
-            Connection::connect(inner.url.expose_secret(), properties),
-        )
-        .await
-        .map_err(|_| BrokerError::Unavailable("connection attempt timed out".into()))?
-        .map_err(unavailable)?;
+        let connection =
+            tokio::time::timeout(Duration::from_secs(10), Connection::connect(inner.url.expose_secret(), properties))
+                .await
+                .map_err(|_| BrokerError::Unavailable("connection attempt timed out".into()))?
+                .map_err(unavailable)?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         if self.confirms {
             channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
@@ -341,7 +355,8 @@ async fn declare(channel: &Channel, topology: &Topology, settings: &AmqpConfig) 
                 ShortString::from("x-dead-letter-strategy"),
                 AMQPValue::LongString(LongString::from("at-least-once")),
             );
-            arguments.insert(ShortString::from("x-overflow"), AMQPValue::LongString(LongString::from("reject-publish")));
+            arguments
+                .insert(ShortString::from("x-overflow"), AMQPValue::LongString(LongString::from("reject-publish")));
             // A backstop: consumers dead-letter at the limit themselves; this catches messages whose handling
             // kills the consumer process again and again.
             arguments.insert(
@@ -350,7 +365,8 @@ async fn declare(channel: &Channel, topology: &Topology, settings: &AmqpConfig) 
             );
         }
         if let Some(expires) = settings.queue_expires_ms {
-            arguments.insert(ShortString::from("x-expires"), AMQPValue::LongInt(i32::try_from(expires).unwrap_or(i32::MAX)));
+            arguments
+                .insert(ShortString::from("x-expires"), AMQPValue::LongInt(i32::try_from(expires).unwrap_or(i32::MAX)));
         }
         channel
             .queue_declare(ShortString::from(queue.name.as_str()), QueueDeclareOptions::durable(), arguments)
@@ -428,18 +444,25 @@ fn into_delivery(delivery: lapin::message::Delivery) -> Delivery {
     }
 }
 
+/// lapin answers `Ok(false)` when the acker's channel is gone (the broker will redeliver): that is a failure.
+fn settled(result: lapin::Result<bool>) -> Result<(), BrokerError> {
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(BrokerError::Ack("the delivery's channel is closed".into())),
+        Err(error) => Err(BrokerError::Ack(error.to_string())),
+    }
+}
+
 pub(super) async fn ack(acker: &lapin::Acker) -> Result<(), BrokerError> {
-    acker.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(|e| BrokerError::Ack(e.to_string()))
+    settled(acker.ack(BasicAckOptions::default()).await)
 }
 
 pub(super) async fn requeue(acker: &lapin::Acker) -> Result<(), BrokerError> {
-    let options = BasicNackOptions { requeue: true, multiple: false };
-    acker.nack(options).await.map(|_| ()).map_err(|e| BrokerError::Ack(e.to_string()))
+    settled(acker.nack(BasicNackOptions { requeue: true, multiple: false }).await)
 }
 
 pub(super) async fn dead_letter(acker: &lapin::Acker) -> Result<(), BrokerError> {
-    let options = BasicRejectOptions { requeue: false };
-    acker.reject(options).await.map(|_| ()).map_err(|e| BrokerError::Ack(e.to_string()))
+    settled(acker.reject(BasicRejectOptions { requeue: false }).await)
 }
 
 /// A consumer on its own channel; re-opened after the connection comes back.
@@ -501,7 +524,9 @@ impl RabbitSubscription {
                 }
                 attempt = 0;
             }
-            let Some((_, consumer, generation)) = self.current.as_mut() else { continue };
+            let Some((_, consumer, generation)) = self.current.as_mut() else {
+                continue;
+            };
             let generation = *generation;
             match consumer.next().await {
                 Some(Ok(delivery)) => return Some(into_delivery(delivery)),

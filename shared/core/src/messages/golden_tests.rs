@@ -29,23 +29,55 @@ fn samples() -> Vec<Envelope> {
             "endDateTime": "2026-11-24T18:52:46.7640013Z",
             "sessions": [{"id": "e523d2ed-2966-4b6b-925b-754a88034cc5", "segments": []}]
         }))),
-        sample(&LicenceSkusV1 { body: json!({"value": [{"skuId": "c7df2760-2c81-4ef7-b578-5b5392b571df",
+        sample(&LicenceSkusV1 {
+            body: json!({"value": [{"skuId": "c7df2760-2c81-4ef7-b578-5b5392b571df",
             "skuPartNumber": "ENTERPRISEPREMIUM", "consumedUnits": 14,
-            "prepaidUnits": {"enabled": 25, "lockedOut": 0, "suspended": 0, "warning": 0}}]}) }),
-        sample(&LicenceUsersV1 { page: 1, sign_in_activity: true, body: json!({"value": [{"id": "821809f5-0000-0000-0000-000000000001",
+            "prepaidUnits": {"enabled": 25, "lockedOut": 0, "suspended": 0, "warning": 0}}]}),
+        }),
+        sample(&LicenceUsersV1 {
+            page: 1,
+            sign_in_activity: true,
+            body: json!({"value": [{"id": "821809f5-0000-0000-0000-000000000001",
             "userPrincipalName": "AdeleV@contoso.com", "assignedLicenses": []}],
-            "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=X"}) }),
-        sample(&TeamsActivityReportV1 { period: "D30".into(), page: 1, rows: 1,
-            csv: "Report Refresh Date,User Id\n2026-11-24,821809f5-0000-0000-0000-000000000001\n".into() }),
-        sample(&PstnCallsV1 { source: PstnSource::Pstn, from, to: from + chrono::Duration::days(1), page: 1,
-            body: json!({"value": [{"id": "9c4984c7-0000-0000-0000-000000000001", "duration": 219, "charge": 0.0, "currency": "USD"}]}) }),
-        sample(&SyncCompletedV1 { day, parts: SyncParts { skus: published(1, 3), users: published(2, 742),
-            teams_activity: PartSummary { status: PartStatus::Skipped, messages: 0, records: 0,
-                reason: Some("Reports.Read.All missing".into()) } },
-            sign_in_activity: true, concealed_names: None }),
-        sample(&TenantConsentedV1 { display_name: Some("Contoso".into()), consented_at: from,
-            permissions: BTreeMap::from([("User.Read.All".to_string(), PermissionState::Granted),
-                ("AuditLog.Read.All".to_string(), PermissionState::Missing)]), entra_id_p1: Some(true) }),
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=X"}),
+        }),
+        sample(&TeamsActivityReportV1 {
+            period: "D30".into(),
+            page: 1,
+            rows: 1,
+            csv: "Report Refresh Date,User Id\n2026-11-24,821809f5-0000-0000-0000-000000000001\n".into(),
+        }),
+        sample(&PstnCallsV1 {
+            source: PstnSource::Pstn,
+            from,
+            to: from + chrono::Duration::days(1),
+            page: 1,
+            body: json!({"value": [{"id": "9c4984c7-0000-0000-0000-000000000001", "duration": 219, "charge": 0.0, "currency": "USD"}]}),
+        }),
+        sample(&SyncCompletedV1 {
+            day,
+            parts: SyncParts {
+                skus: published(1, 3),
+                users: published(2, 742),
+                teams_activity: PartSummary {
+                    status: PartStatus::Skipped,
+                    messages: 0,
+                    records: 0,
+                    reason: Some("Reports.Read.All missing".into()),
+                },
+            },
+            sign_in_activity: true,
+            concealed_names: None,
+        }),
+        sample(&TenantConsentedV1 {
+            display_name: Some("Contoso".into()),
+            consented_at: from,
+            permissions: BTreeMap::from([
+                ("User.Read.All".to_string(), PermissionState::Granted),
+                ("AuditLog.Read.All".to_string(), PermissionState::Missing),
+            ]),
+            entra_id_p1: Some(true),
+        }),
     ]
 }
 

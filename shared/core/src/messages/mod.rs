@@ -105,7 +105,11 @@ pub enum MessageError {
 
 impl Envelope {
     /// Wraps a payload in a new envelope with a fresh id and the current time (millisecond precision).
-    pub fn new<P: Payload>(tenant_id: impl Into<String>, run_id: Option<Uuid>, payload: &P) -> Result<Self, MessageError> {
+    pub fn new<P: Payload>(
+        tenant_id: impl Into<String>,
+        run_id: Option<Uuid>,
+        payload: &P,
+    ) -> Result<Self, MessageError> {
         let raw = serde_json::value::to_raw_value(payload).map_err(MessageError::Encode)?;
         Ok(Self {
             id: Uuid::new_v4(),

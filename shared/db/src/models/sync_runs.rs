@@ -72,8 +72,9 @@ impl SyncRunRow {
             return Ok(StartOutcome::Started(fresh));
         }
         let key = sync_runs::tenant_id.eq(tenant_id).and(sync_runs::kind.eq(kind)).and(sync_runs::day.eq(day));
-        let retryable =
-            sync_runs::status.eq(FAILED).or(sync_runs::status.eq(RUNNING).and(sync_runs::heartbeat_at.lt(stale_before)));
+        let retryable = sync_runs::status
+            .eq(FAILED)
+            .or(sync_runs::status.eq(RUNNING).and(sync_runs::heartbeat_at.lt(stale_before)));
         let taken = with_conn!(conn, |c| diesel::update(sync_runs::table.filter(key).filter(retryable))
             .set((
                 sync_runs::id.eq(new_id),
@@ -104,28 +105,30 @@ impl SyncRunRow {
 
     /// Marks the attempt `id` completed with its counts; false when the attempt no longer owns the run.
     pub fn complete(conn: &mut Conn<'_>, id: &str, counts: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-        let updated = with_conn!(conn, |c| diesel::update(sync_runs::table.find(id).filter(sync_runs::status.eq(RUNNING)))
-            .set((
-                sync_runs::status.eq(COMPLETED),
-                sync_runs::finished_at.eq(now),
-                sync_runs::heartbeat_at.eq(now),
-                sync_runs::counts.eq(counts),
-                sync_runs::error.eq(None::<String>),
-            ))
-            .execute(c))?;
+        let updated =
+            with_conn!(conn, |c| diesel::update(sync_runs::table.find(id).filter(sync_runs::status.eq(RUNNING)))
+                .set((
+                    sync_runs::status.eq(COMPLETED),
+                    sync_runs::finished_at.eq(now),
+                    sync_runs::heartbeat_at.eq(now),
+                    sync_runs::counts.eq(counts),
+                    sync_runs::error.eq(None::<String>),
+                ))
+                .execute(c))?;
         Ok(updated == 1)
     }
 
     /// Marks the attempt `id` failed with the reason; the next start retries it.
     pub fn fail(conn: &mut Conn<'_>, id: &str, error: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-        let updated = with_conn!(conn, |c| diesel::update(sync_runs::table.find(id).filter(sync_runs::status.eq(RUNNING)))
-            .set((
-                sync_runs::status.eq(FAILED),
-                sync_runs::finished_at.eq(now),
-                sync_runs::heartbeat_at.eq(now),
-                sync_runs::error.eq(error),
-            ))
-            .execute(c))?;
+        let updated =
+            with_conn!(conn, |c| diesel::update(sync_runs::table.find(id).filter(sync_runs::status.eq(RUNNING)))
+                .set((
+                    sync_runs::status.eq(FAILED),
+                    sync_runs::finished_at.eq(now),
+                    sync_runs::heartbeat_at.eq(now),
+                    sync_runs::error.eq(error),
+                ))
+                .execute(c))?;
         Ok(updated == 1)
     }
 

@@ -1,0 +1,168 @@
+//! The service binaries as an operator runs them, and the services in-process on both back ends.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sua_core::messages::{CallRecordV1, Envelope};
+use sua_db::models::CallRecordRow;
+use sua_db::service::Dependencies;
+use sua_tests::binaries::ServiceProcess;
+use sua_tests::{BrokerUnderTest, TestBroker, TestDatabase, eventually};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn env_for(db: &TestDatabase, prefix: &str) -> Vec<(&'static str, String)> {
+    use secrecy::ExposeSecret;
+    vec![
+        ("SUA_DATABASE_URL", db.url().expose_secret().to_string()),
+        ("SUA_AMQP_URL", sua_tests::rabbitmq_url()),
+        ("SUA_AMQP__PREFIX", prefix.to_string()),
+        ("SUA_AMQP__QUEUE_EXPIRES_MS", "600000".to_string()),
+    ]
+}
+
+async fn get(url: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.unwrap_or_default()))
+}
+
+async fn serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm(binary: &str) {
+    let db = TestDatabase::postgres().unwrap();
+    let prefix = format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut service = ServiceProcess::start(binary, &[], &env_for(&db, &prefix));
+    let health = service.url("/healthz");
+    eventually("/healthz answers 200", WAIT, || async { matches!(get(&health).await, Some((200, _))) }).await;
+    assert!(service.exited().is_none());
+
+    let (status, body) = get(&service.url("/readyz")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let readiness: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let checks: Vec<&str> =
+        readiness["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(checks, ["database", "broker"]);
+
+    let (status, metrics) = get(&service.url("/metrics")).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("sua_broker_reconnects_total"), "{metrics}");
+
+    let exit = service.terminate(Duration::from_secs(20)).await;
+    assert!(exit.success(), "{binary} exited with {exit:?} on SIGTERM");
+}
+
+#[tokio::test]
+async fn the_collector_binary_serves_and_stops_on_sigterm() {
+    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-collector").await;
+}
+
+#[tokio::test]
+async fn the_analytics_binary_serves_and_stops_on_sigterm() {
+    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-analytics").await;
+}
+
+#[tokio::test]
+async fn the_portal_api_binary_serves_and_stops_on_sigterm() {
+    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-portal-api").await;
+}
+
+#[tokio::test]
+async fn a_service_is_not_ready_until_its_migrate_command_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let env = vec![("SUA_DATABASE_URL", url.clone()), ("SUA_AMQP_URL", "memory://".to_string())];
+    let service = ServiceProcess::start("sua-collector", &[], &env);
+    let ready = service.url("/readyz");
+    eventually("/readyz answers", WAIT, || async { get(&ready).await.is_some() }).await;
+    let (status, body) = get(&ready).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("sua migrate"), "the operator is told what to do: {body}");
+
+    let migrate = tokio::process::Command::new(sua_tests::binaries::binary("sua-collector"))
+        .arg("migrate")
+        .env("SUA_DATABASE_URL", &url)
+        .env("SUA_AMQP_URL", "memory://")
+        .status()
+        .await
+        .unwrap();
+    assert!(migrate.success());
+    eventually("/readyz answers 200 after migrate", WAIT, || async { matches!(get(&ready).await, Some((200, _))) })
+        .await;
+    assert!(service.terminate(Duration::from_secs(20)).await.success());
+}
+
+#[tokio::test]
+async fn a_bad_configuration_stops_the_binary_with_every_problem_named() {
+    let output = tokio::process::Command::new(sua_tests::binaries::binary("sua"))
+        .args(["portal-api"])
+        .env("SUA_DATABASE_URL", "mysql://user:hunter2@db/sua")
+        .env("SUA_AMQP__PREFETCH", "0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("database_url") && stderr.contains("amqp.prefetch"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "a secret was printed: {stderr}");
+}
+
+/// analytics acks a call record only after it is stored, and a replay changes nothing: on PostgreSQL with
+/// RabbitMQ and on SQLite with the in-process broker.
+async fn analytics_stores_each_call_record_once_at_its_newest_version(db: TestDatabase, kind: BrokerUnderTest) {
+    let test = TestBroker::new(kind).await;
+    let deps = Dependencies { pool: db.pool().unwrap(), broker: test.broker.clone(), registry: test.registry.clone() };
+    let config = sua_core::Config {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        amqp: test.settings.clone(),
+        ..Default::default()
+    };
+    let running = sua_analytics::build(&config, deps).await.unwrap();
+    let shutdown = sua_core::shutdown::CancellationToken::new();
+    let service = tokio::spawn(running.run_until_stopped(shutdown.clone()));
+
+    let record = |version: i64| {
+        CallRecordV1(json!({
+            "id": "e523d2ed-2966-4b6b-925b-754a88034cc5", "version": version, "type": "peerToPeer",
+            "modalities": ["audio", "video"], "startDateTime": "2026-11-24T18:52:21.2169889Z",
+            "endDateTime": "2026-11-24T18:52:46.7640013Z",
+            "organizer_v2": {"id": "821809f5-0bb3-4d7c-9f1d-c5e8a9d9f8e1"}, "sessions": []
+        }))
+    };
+    for version in [2, 1, 2] {
+        let envelope = Envelope::new("tenant-a", None, &record(version)).unwrap();
+        test.broker.publish_raw(&envelope).await.unwrap();
+    }
+    let pool = db.pool().unwrap();
+    let handled = || test.counter("sua_messages_handled_total", &[("outcome", "acked")]);
+    eventually("three deliveries acked", WAIT, || async { handled() >= 3 }).await;
+    let stored = pool
+        .run(|conn| CallRecordRow::find(conn, "tenant-a", "e523d2ed-2966-4b6b-925b-754a88034cc5"))
+        .await
+        .unwrap()
+        .expect("the record is stored");
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.modalities, "audio,video");
+    assert_eq!(stored.organizer_id.as_deref(), Some("821809f5-0bb3-4d7c-9f1d-c5e8a9d9f8e1"));
+    assert_eq!(pool.run(|conn| CallRecordRow::count_for_tenant(conn, "tenant-a")).await.unwrap(), 1);
+
+    shutdown.cancel();
+    service.await.unwrap().unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_stores_call_records_on_postgres_and_rabbitmq() {
+    analytics_stores_each_call_record_once_at_its_newest_version(
+        TestDatabase::postgres().unwrap(),
+        BrokerUnderTest::RabbitMq,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_stores_call_records_on_sqlite_and_the_in_process_broker() {
+    analytics_stores_each_call_record_once_at_its_newest_version(
+        TestDatabase::sqlite().unwrap(),
+        BrokerUnderTest::InProcess,
+    )
+    .await;
+}
