@@ -43,6 +43,46 @@ enum Command {
     /// The portal REST API.
     #[command(name = "portal-api")]
     PortalApi(ServiceArgs),
+    /// Run the Microsoft Graph and Entra ID simulator (for tests, benchmarks and demos).
+    #[command(name = "graph-sim")]
+    GraphSim(GraphSimArgs),
+}
+
+#[derive(clap::Args)]
+struct GraphSimArgs {
+    /// Graph over plain HTTP listens here.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: std::net::SocketAddr,
+    /// Entra ID (and Graph) over HTTPS listens here.
+    #[arg(long, default_value = "127.0.0.1:8091")]
+    tls_listen: std::net::SocketAddr,
+    /// Seed of the tenant generator: the same seed gives the same tenants.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Users per tenant.
+    #[arg(long, default_value_t = 200)]
+    users: u32,
+    /// Days of call history.
+    #[arg(long, default_value_t = 14)]
+    days: u32,
+    /// Number of tenants.
+    #[arg(long, default_value_t = 1)]
+    tenants: u32,
+    /// Call slots per user per weekday.
+    #[arg(long, default_value_t = 0.5)]
+    calls_per_user: f64,
+    /// Tenants without Entra ID P1 (by position, 0-based; repeatable).
+    #[arg(long = "no-p1")]
+    no_p1: Vec<u32>,
+    /// Show real user names in usage reports (Microsoft conceals them by default).
+    #[arg(long)]
+    reveal_names: bool,
+    /// Every tenant has already granted every permission.
+    #[arg(long)]
+    consent_all: bool,
+    /// Where to write the generated CA certificate.
+    #[arg(long, default_value = "./graph-sim-ca.pem")]
+    ca_file: PathBuf,
 }
 
 #[tokio::main]
@@ -69,6 +109,7 @@ async fn main() -> ExitCode {
             })
             .await
         }
+        Command::GraphSim(args) => graph_sim(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,6 +124,48 @@ async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(config.as_deref())?;
     let _telemetry = sua_core::telemetry::init("sua-migrate", &config.log, config.otel_endpoint.as_deref())?;
     sua_db::service::migrate_command(&config).await
+}
+
+async fn graph_sim(args: GraphSimArgs) -> anyhow::Result<()> {
+    use sua_graph_sim::{GraphSim, SimConfig, TenantSpec};
+    anyhow::ensure!((1..=200).contains(&args.tenants), "--tenants must be between 1 and 200");
+    let tenants = (0..args.tenants)
+        .map(|i| TenantSpec {
+            users: args.users,
+            entra_p1: !args.no_p1.contains(&i),
+            concealed_names: !args.reveal_names,
+        })
+        .collect();
+    let config = SimConfig {
+        seed: args.seed,
+        tenants,
+        days: args.days,
+        calls_per_user: args.calls_per_user,
+        consent_all: args.consent_all,
+        ca_file: Some(args.ca_file.clone()),
+        ..SimConfig::default()
+    };
+    let client_id = config.client_id.clone();
+    let client_secret = config.client_secret.clone();
+    let sim = GraphSim::start_on(config, args.listen, args.tls_listen).await?;
+    println!("graph-sim is running (Ctrl-C to stop)");
+    println!("  graph url     {}", sim.graph_url);
+    println!("  login url     {}", sim.login_url);
+    println!("  ca file       {}", sim.ca_file.display());
+    println!("  client id     {client_id}");
+    println!("  client secret {client_secret}");
+    for tenant in &sim.sim.tenants {
+        println!(
+            "  tenant        {}  {} ({} users{})",
+            tenant.id,
+            tenant.display_name,
+            tenant.spec.users,
+            if tenant.spec.entra_p1 { "" } else { ", no Entra ID P1" }
+        );
+    }
+    tokio::signal::ctrl_c().await?;
+    sim.stop().await;
+    Ok(())
 }
 
 /// The embedded all-in-one mode: SQLite in `data_dir`, the in-process broker, and all three services.

@@ -3,6 +3,7 @@
 //! and helpers to run the real service binaries.
 
 pub mod binaries;
+pub mod graph;
 
 use std::future::Future;
 use std::time::Duration;

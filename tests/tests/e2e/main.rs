@@ -8,6 +8,7 @@
 mod broker_contract;
 mod disruptive;
 mod services;
+mod simulator;
 
 /// Generates one test per broker for a contract test `async fn name(kind: BrokerUnderTest)`.
 #[macro_export]
