@@ -43,6 +43,36 @@ enum Command {
     /// The portal REST API.
     #[command(name = "portal-api")]
     PortalApi(ServiceArgs),
+    /// Create a consent invitation for a customer and print its link (e-mailed too when SMTP is configured).
+    Invite {
+        /// The customer's name, as the operator knows it.
+        #[arg(long)]
+        customer: String,
+        /// The customer admin who will grant consent.
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "SUA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// List customer tenants: consent, missing permissions, prerequisites, last sync and its outcome.
+    Tenants {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "SUA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Queue today's licence sync for every consented tenant whose sync is due (what the daily CronJob runs).
+    Sync {
+        /// Only these tenants (repeatable).
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+        /// Queue even when today's sync already ran (a completed run stays a no-op).
+        #[arg(long)]
+        force: bool,
+        #[arg(long, env = "SUA_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Run the Microsoft Graph and Entra ID simulator (for tests, benchmarks and demos).
     #[command(name = "graph-sim")]
     GraphSim(GraphSimArgs),
@@ -110,6 +140,9 @@ async fn main() -> ExitCode {
             .await
         }
         Command::GraphSim(args) => graph_sim(args).await,
+        Command::Invite { customer, email, config } => invite(config, &customer, &email).await,
+        Command::Tenants { json, config } => tenants(config, json).await,
+        Command::Sync { tenants, force, config } => sync(config, tenants, force).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,6 +157,80 @@ async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(config.as_deref())?;
     let _telemetry = sua_core::telemetry::init("sua-migrate", &config.log, config.otel_endpoint.as_deref())?;
     sua_db::service::migrate_command(&config).await
+}
+
+async fn load(config: Option<PathBuf>, name: &str) -> anyhow::Result<(Config, sua_core::telemetry::TelemetryGuard)> {
+    let config = Config::load(config.as_deref())?;
+    let telemetry = sua_core::telemetry::init(name, &config.log, config.otel_endpoint.as_deref())?;
+    Ok((config, telemetry))
+}
+
+async fn invite(config: Option<PathBuf>, customer: &str, email: &str) -> anyhow::Result<()> {
+    let (config, _telemetry) = load(config, "sua-invite").await?;
+    let deps = Dependencies::connect(&config).await?;
+    let collector = sua_collector::Collector::new(&config, &deps)?;
+    let invitation = collector.onboarding.invite(customer, email, "cli").await?;
+    println!("invitation {} for {} <{}>", invitation.id, invitation.customer_name, invitation.admin_email);
+    println!("valid until {}", invitation.expires_at.format("%Y-%m-%d %H:%M UTC"));
+    match (invitation.emailed, &invitation.email_error) {
+        (true, _) => println!("e-mailed to {}", invitation.admin_email),
+        (false, Some(error)) => println!("e-mail failed: {error}"),
+        (false, None) => println!("not e-mailed (no SMTP configured); send this link:"),
+    }
+    println!("{}", invitation.consent_url);
+    deps.broker.close().await;
+    Ok(())
+}
+
+async fn tenants(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let (config, _telemetry) = load(config, "sua-tenants").await?;
+    let pool = sua_db::Pool::new(&config.database_url, &config.db)?;
+    let list = sua_collector::tenants::list(&pool).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{:<38} {:<28} {:<9} {:<8} {:<44} LAST SYNC",
+        "TENANT", "NAME", "CONSENT", "ENTRA P1", "MISSING PERMISSIONS"
+    );
+    for t in &list {
+        let p1 = match t.entra_id_p1 {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "?",
+        };
+        let missing = if t.missing_permissions.is_empty() { "-".to_string() } else { t.missing_permissions.join(",") };
+        let sync = match &t.last_sync {
+            Some(run) => format!(
+                "{} {} (attempt {}){}",
+                run.day,
+                run.status,
+                run.attempt,
+                run.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+            None => "never".into(),
+        };
+        let name: String = t.display_name.chars().take(27).collect();
+        println!("{:<38} {:<28} {:<9} {:<8} {:<44} {}", t.tenant_id, name, t.consent_state, p1, missing, sync);
+    }
+    if list.is_empty() {
+        println!("(no tenants yet: create an invitation with `sua invite`)");
+    }
+    Ok(())
+}
+
+async fn sync(config: Option<PathBuf>, only: Vec<String>, force: bool) -> anyhow::Result<()> {
+    let (config, _telemetry) = load(config, "sua-sync").await?;
+    let deps = Dependencies::connect(&config).await?;
+    let stale = chrono::Duration::seconds(i64::try_from(config.sync.stale_after_secs).unwrap_or(600));
+    let queued = sua_collector::scheduler::queue_syncs(&deps.pool, &deps.broker, &only, force, stale, "manual").await?;
+    println!("licence sync queued for {} tenant(s)", queued.len());
+    for tenant in queued {
+        println!("  {tenant}");
+    }
+    deps.broker.close().await;
+    Ok(())
 }
 
 async fn graph_sim(args: GraphSimArgs) -> anyhow::Result<()> {

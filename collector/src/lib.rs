@@ -1,29 +1,110 @@
 //! collector: everything that talks to Microsoft Graph. It takes the admin-consent callback and Graph webhooks,
-//! runs collection jobs (call-record fetch, daily licence sync, backfill, subscription renewal) and publishes
+//! runs collection jobs (daily licence sync, call-record fetch, backfill, subscription renewal) and publishes
 //! raw records to the broker. It never writes analytics data.
 
+pub mod graph;
+pub mod jobs;
+pub mod onboarding;
+pub mod scheduler;
+pub mod sync;
+pub mod tenants;
+
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer};
+use actix_web::{App, HttpServer, web};
 use sua_core::Config;
+use sua_core::broker::{ConsumerOptions, run_consumer};
 use sua_core::service::Running;
 use sua_db::service::Dependencies;
+
+use crate::graph::{AzureTokenProvider, GraphClient, Limits, SharedLimit, TokenProvider};
+use crate::onboarding::{Mailer, Onboarding};
+use crate::sync::SyncRunner;
 
 pub const SERVICE: &str = "collector";
 pub const DEFAULT_PORT: u16 = 8081;
 
+/// The collector's long-lived parts, shared by HTTP handlers, job consumers and the scheduler.
+#[derive(Clone)]
+pub struct Collector {
+    pub graph: GraphClient,
+    pub onboarding: Onboarding,
+    pub sync: SyncRunner,
+}
+
+impl Collector {
+    /// Wires the Graph client (azure_identity tokens), onboarding and the sync runner.
+    pub fn new(config: &Config, deps: &Dependencies) -> anyhow::Result<Self> {
+        let http = graph::http_client(config)?;
+        let tokens: Arc<dyn TokenProvider> = if config.client_secret.is_none()
+            && config.client_certificate_file.is_none()
+        {
+            tracing::warn!(
+                "no app credential configured (SUA_CLIENT_SECRET or SUA_CLIENT_CERTIFICATE_FILE): Graph calls will fail"
+            );
+            Arc::new(graph::auth::MissingCredentials)
+        } else {
+            Arc::new(AzureTokenProvider::new(config, http.clone())?)
+        };
+        Self::with_tokens(config, deps, http, tokens)
+    }
+
+    /// As [`Collector::new`] with another token source.
+    pub fn with_tokens(
+        config: &Config,
+        deps: &Dependencies,
+        http: reqwest::Client,
+        tokens: Arc<dyn TokenProvider>,
+    ) -> anyhow::Result<Self> {
+        let shared = (config.graph.sign_in_activity_per_minute > 0)
+            .then(|| SharedLimit { pool: deps.pool.clone(), per_minute: config.graph.sign_in_activity_per_minute });
+        let graph = GraphClient::new(config, http, tokens, Arc::new(Limits::new(shared)), &deps.registry);
+        let mailer = Mailer::from_config(&config.smtp)?;
+        let onboarding = Onboarding::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), mailer);
+        let sync = SyncRunner::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), &deps.registry);
+        Ok(Self { graph, onboarding, sync })
+    }
+}
+
 /// Binds the collector's HTTP server and starts its workers.
 pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Running> {
+    let collector = Collector::new(config, &deps)?;
+    build_with(config, deps, collector).await
+}
+
+/// As [`build`], with a prepared [`Collector`] (tests inject their token source this way).
+pub async fn build_with(config: &Config, deps: Dependencies, collector: Collector) -> anyhow::Result<Running> {
     let listener =
         sua_core::service::bind(config.listen.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT))))?;
     let port = listener.local_addr()?.port();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let ops = deps.ops(SERVICE);
-    let server = HttpServer::new(move || App::new().configure(ops.clone().configure()))
-        .disable_signals()
-        .shutdown_timeout(grace.as_secs())
-        .listen(listener)?
-        .run();
-    Ok(Running::new(SERVICE, server, port, grace))
+    let onboarding = web::Data::new(collector.onboarding.clone());
+    let server = HttpServer::new(move || {
+        App::new().app_data(onboarding.clone()).configure(ops.clone().configure()).configure(onboarding::configure)
+    })
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs())
+    .listen(listener)?
+    .run();
+    let mut running = Running::new(SERVICE, server, port, grace);
+
+    let jobs = Arc::new(jobs::CollectorJobs { sync: collector.sync.clone() });
+    let options = ConsumerOptions::new(deps.broker.topology().collector_jobs_queue(), &config.amqp, grace);
+    let (broker, stop) = (deps.broker.clone(), running.stop_token());
+    let sync = collector.sync.clone();
+    running.spawn("jobs", async move {
+        run_consumer(broker, options, jobs, stop).await?;
+        sync.shutdown(grace).await;
+        Ok(())
+    });
+    if config.sync.scheduler {
+        let interval = Duration::from_secs(config.sync.check_interval_secs.max(1));
+        let stale = chrono::Duration::seconds(i64::try_from(config.sync.stale_after_secs).unwrap_or(600));
+        let (pool, broker, stop) = (deps.pool.clone(), deps.broker.clone(), running.stop_token());
+        running.spawn("scheduler", scheduler::run(pool, broker, interval, stale, stop));
+    }
+    Ok(running)
 }

@@ -4,6 +4,8 @@
 
 pub mod binaries;
 pub mod graph;
+pub mod smtp;
+pub mod stack;
 
 use std::future::Future;
 use std::time::Duration;

@@ -48,9 +48,68 @@ pub struct Config {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`; traces are exported over OTLP/HTTP only when it is set.
     #[serde(skip)]
     pub otel_endpoint: Option<String>,
+    /// Optional PEM file with the app's certificate and private key; used instead of `client_secret` when set.
+    pub client_certificate_file: Option<PathBuf>,
+    /// Signs the `state` of consent links (HMAC-SHA256). Every collector and portal-api replica needs the same key.
+    pub state_signing_key: Option<SecretString>,
     pub log: LogConfig,
     pub db: DbConfig,
     pub amqp: AmqpConfig,
+    pub graph: GraphConfig,
+    pub onboarding: OnboardingConfig,
+    pub smtp: SmtpConfig,
+    pub sync: SyncConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphConfig {
+    /// Per-request timeout.
+    pub timeout_secs: u64,
+    /// Retries after 429, 5xx, timeouts and broken responses before a call fails.
+    pub max_retries: u32,
+    /// `GET /users` with `signInActivity` across every tenant and replica: Microsoft allows 10 per minute per
+    /// app. 0 disables the limit (only for simulators that do not enforce it).
+    pub sign_in_activity_per_minute: u32,
+    /// Teams user activity report period (`D7`, `D30`, `D90`, `D180`).
+    pub report_period: String,
+    /// Report rows per published message.
+    pub report_chunk_rows: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnboardingConfig {
+    /// How long a consent link stays valid.
+    pub invitation_ttl_hours: u64,
+    /// How long to keep retrying the first token after consent (Entra ID may take a moment to propagate).
+    pub consent_propagation_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP relay; invitations are e-mailed only when set.
+    pub host: Option<String>,
+    pub port: u16,
+    /// `starttls`, `tls` or `none` (`none` only for a relay on the same host).
+    pub security: String,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Whether the collector schedules the daily licence sync itself (a CronJob running `sua sync` can instead).
+    pub scheduler: bool,
+    /// How often the scheduler looks for tenants whose sync of the day is due.
+    pub check_interval_secs: u64,
+    /// Licence syncs one collector replica runs at once.
+    pub concurrency: usize,
+    /// A running sync whose heartbeat is older than this is taken over.
+    pub stale_after_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,10 +171,53 @@ impl Default for Config {
             listen: None,
             shutdown_grace_secs: 20,
             otel_endpoint: None,
+            client_certificate_file: None,
+            state_signing_key: None,
             log: LogConfig::default(),
             db: DbConfig::default(),
             amqp: AmqpConfig::default(),
+            graph: GraphConfig::default(),
+            onboarding: OnboardingConfig::default(),
+            smtp: SmtpConfig::default(),
+            sync: SyncConfig::default(),
         }
+    }
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 30,
+            max_retries: 5,
+            sign_in_activity_per_minute: 10,
+            report_period: "D30".into(),
+            report_chunk_rows: 5_000,
+        }
+    }
+}
+
+impl Default for OnboardingConfig {
+    fn default() -> Self {
+        Self { invitation_ttl_hours: 14 * 24, consent_propagation_secs: 60 }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            security: "starttls".into(),
+            username: None,
+            password: None,
+            from: "sua <no-reply@localhost>".into(),
+        }
+    }
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self { scheduler: true, check_interval_secs: 900, concurrency: 4, stale_after_secs: 600 }
     }
 }
 
@@ -203,10 +305,29 @@ impl Config {
         if self.db.pool_size == 0 {
             problems.push("db.pool_size must be at least 1".into());
         }
-        if let Some(path) = &self.extra_ca_file
-            && !path.exists()
+        for (name, file) in
+            [("extra_ca_file", &self.extra_ca_file), ("client_certificate_file", &self.client_certificate_file)]
         {
-            problems.push(format!("extra_ca_file {} does not exist", path.display()));
+            if let Some(path) = file
+                && !path.exists()
+            {
+                problems.push(format!("{name} {} does not exist", path.display()));
+            }
+        }
+        if !["D7", "D30", "D90", "D180"].contains(&self.graph.report_period.as_str()) {
+            problems.push("graph.report_period must be D7, D30, D90 or D180".into());
+        }
+        if self.graph.report_chunk_rows == 0 {
+            problems.push("graph.report_chunk_rows must be at least 1".into());
+        }
+        if !["starttls", "tls", "none"].contains(&self.smtp.security.as_str()) {
+            problems.push("smtp.security must be starttls, tls or none".into());
+        }
+        if self.sync.concurrency == 0 {
+            problems.push("sync.concurrency must be at least 1".into());
+        }
+        if self.state_signing_key.as_ref().is_some_and(|k| k.expose_secret().len() < 32) {
+            problems.push("state_signing_key must be at least 32 characters".into());
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
     }
@@ -215,7 +336,7 @@ impl Config {
     pub fn redacted(&self) -> String {
         format!(
             "database_url={} amqp_url={} graph_url={} login_url={} client_id={} client_secret={} public_url={} \
-             listen={:?} prefetch={} delivery_limit={} prefix={:?} otlp={}",
+             listen={:?} prefetch={} delivery_limit={} prefix={:?} otlp={} smtp={} state_signing_key={}",
             redact_url(self.database_url.expose_secret()),
             redact_url(self.amqp_url.expose_secret()),
             self.graph_url,
@@ -228,6 +349,8 @@ impl Config {
             self.amqp.delivery_limit,
             self.amqp.prefix,
             self.otel_endpoint.as_deref().unwrap_or("<off>"),
+            self.smtp.host.as_deref().unwrap_or("<off>"),
+            if self.state_signing_key.is_some() { "<set>" } else { "<unset>" },
         )
     }
 }

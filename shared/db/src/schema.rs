@@ -14,6 +14,35 @@ diesel::table! {
         consented_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        invitation_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        customer_name -> Text,
+        admin_email -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        emailed_at -> Nullable<Timestamp>,
+        email_error -> Nullable<Text>,
+        tenant_id -> Nullable<Text>,
+        consented_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    rate_limit_keys (key) {
+        key -> Text,
+    }
+}
+
+diesel::table! {
+    rate_limit_grants (key, granted_at) {
+        key -> Text,
+        granted_at -> Timestamp,
     }
 }
 
@@ -63,4 +92,12 @@ diesel::table! {
 
 diesel::joinable!(sync_runs -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, sync_runs, subscriptions, call_records);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    invitations,
+    rate_limit_keys,
+    rate_limit_grants,
+    sync_runs,
+    subscriptions,
+    call_records
+);

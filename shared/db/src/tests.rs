@@ -3,8 +3,8 @@
 use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
 
-use crate::models::{CallRecordRow, StartOutcome, SubscriptionRow, SyncRunRow, TenantRow};
-use crate::schema::{call_records, subscriptions, sync_runs, tenants};
+use crate::models::{CallRecordRow, InvitationRow, StartOutcome, SubscriptionRow, SyncRunRow, TenantRow, rate_limits};
+use crate::schema::{call_records, invitations, subscriptions, sync_runs, tenants};
 use crate::testing::TestDatabase;
 use crate::{Conn, DbError, Pool, now};
 
@@ -31,6 +31,7 @@ fn tenant(id: &str) -> TenantRow {
         consented_at: Some(at),
         created_at: at,
         updated_at: at,
+        invitation_id: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn schema_matches_both_backends() {
             with_conn!(&mut *conn, |c| sync_runs::table.select(SyncRunRow::as_select()).limit(0).load(c))?;
             with_conn!(&mut *conn, |c| subscriptions::table.select(SubscriptionRow::as_select()).limit(0).load(c))?;
             with_conn!(&mut *conn, |c| call_records::table.select(CallRecordRow::as_select()).limit(0).load(c))?;
+            with_conn!(&mut *conn, |c| invitations::table.select(InvitationRow::as_select()).limit(0).load(c))?;
             Ok(())
         })();
         result.unwrap_or_else(|e| panic!("schema.rs disagrees with the {backend} migrations: {e}"));
@@ -188,4 +190,26 @@ async fn readiness_reports_an_unreachable_or_unmigrated_database() {
     let pool = Pool::new(&secrecy::SecretString::from(url), &config).unwrap();
     let error = pool.check().await.unwrap_err();
     assert!(error.contains("sua migrate"), "{error}");
+}
+
+#[test]
+fn a_shared_limiter_grants_at_most_limit_per_window_and_says_when_the_next_slot_opens() {
+    with_each_backend(|backend, conn| {
+        let t0 = now();
+        let window = Duration::seconds(60);
+        for i in 0..3 {
+            let granted =
+                conn.transaction(|c| rate_limits::try_acquire(c, "sia", 3, window, t0 + Duration::seconds(i))).unwrap();
+            assert_eq!(granted, Ok(()), "{backend}: grant {i}");
+        }
+        let refused =
+            conn.transaction(|c| rate_limits::try_acquire(c, "sia", 3, window, t0 + Duration::seconds(10))).unwrap();
+        assert_eq!(refused, Err(t0 + window), "{backend}: the oldest grant leaves the window first");
+        let other = conn.transaction(|c| rate_limits::try_acquire(c, "other", 3, window, t0)).unwrap();
+        assert_eq!(other, Ok(()), "{backend}: keys are independent");
+        let later = conn
+            .transaction(|c| rate_limits::try_acquire(c, "sia", 3, window, t0 + window + Duration::seconds(1)))
+            .unwrap();
+        assert_eq!(later, Ok(()), "{backend}");
+    });
 }

@@ -7,6 +7,8 @@
 
 mod broker_contract;
 mod disruptive;
+mod licence_sync;
+mod onboarding;
 mod services;
 mod simulator;
 

@@ -166,3 +166,64 @@ async fn analytics_stores_call_records_on_sqlite_and_the_in_process_broker() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn sua_invite_prints_a_consent_link_and_sua_tenants_shows_each_tenants_state() {
+    use sua_db::models::{SyncRunRow, TenantRow};
+    let db = TestDatabase::postgres().unwrap();
+    let prefix = format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut env = env_for(&db, &prefix);
+    env.push(("SUA_STATE_SIGNING_KEY", "cli-test-signing-key-0123456789abcdef".into()));
+    env.push(("SUA_CLIENT_ID", "5f0b7c2a-6e1d-4c38-9a3b-2d4e6f8a1b2c".into()));
+    env.push(("SUA_LOG__FILTER", "warn".into()));
+    let run = |args: &'static [&'static str]| {
+        let env = env.clone();
+        async move {
+            let output = tokio::process::Command::new(sua_tests::binaries::binary("sua"))
+                .args(args)
+                .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+                .output()
+                .await
+                .unwrap();
+            assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+    };
+    let invite = run(&["invite", "--customer", "Contoso", "--email", "admin@contoso.example"]).await;
+    assert!(
+        invite.contains("https://login.microsoftonline.com/organizations/v2.0/adminconsent?client_id="),
+        "{invite}"
+    );
+    assert!(invite.contains("not e-mailed"), "{invite}");
+
+    let pool = db.pool().unwrap();
+    pool.run(|conn| {
+        let now = sua_db::now();
+        TenantRow::upsert(
+            conn,
+            &TenantRow {
+                id: "9c5e2b0a-41d4-4b8e-a7d5-3a2f0c1b7e11".into(),
+                display_name: "Contoso Ltd".into(),
+                consent_state: "granted".into(),
+                permissions: r#"{"AuditLog.Read.All":"missing","User.Read.All":"granted"}"#.into(),
+                prerequisites: r#"{"entra_id_p1":false}"#.into(),
+                consented_at: Some(now),
+                created_at: now,
+                updated_at: now,
+                invitation_id: None,
+            },
+        )?;
+        let day = chrono::Utc::now().date_naive();
+        SyncRunRow::start(conn, "9c5e2b0a-41d4-4b8e-a7d5-3a2f0c1b7e11", "licence", day, "run-1", now, now)?;
+        SyncRunRow::fail(conn, "run-1", "users: Graph failed with 503 after 4 attempts", now)?;
+        Ok::<_, sua_db::DbError>(())
+    })
+    .await
+    .unwrap();
+    let table = run(&["tenants"]).await;
+    assert!(table.contains("9c5e2b0a-41d4-4b8e-a7d5-3a2f0c1b7e11") && table.contains("Contoso Ltd"), "{table}");
+    assert!(table.contains("AuditLog.Read.All") && table.contains("NO"), "{table}");
+    assert!(table.contains("failed (attempt 1): users: Graph failed with 503"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&run(&["tenants", "--json"]).await).unwrap();
+    assert_eq!(json[0]["missing_permissions"][0], "AuditLog.Read.All");
+}

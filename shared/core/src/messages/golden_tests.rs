@@ -78,6 +78,7 @@ fn samples() -> Vec<Envelope> {
             ]),
             entra_id_p1: Some(true),
         }),
+        sample(&LicenceSyncJobV1 { day, reason: "consent".into() }),
     ]
 }
 
@@ -127,6 +128,7 @@ fn golden_files_decode_into_their_payload_types() {
     roundtrip::<PstnCallsV1>(Kind::PstnCallsV1);
     roundtrip::<SyncCompletedV1>(Kind::SyncCompletedV1);
     roundtrip::<TenantConsentedV1>(Kind::TenantConsentedV1);
+    roundtrip::<LicenceSyncJobV1>(Kind::LicenceSyncJobV1);
 }
 
 #[test]

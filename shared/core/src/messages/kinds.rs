@@ -161,3 +161,17 @@ pub struct TenantConsentedV1 {
 impl Payload for TenantConsentedV1 {
     const KIND: Kind = Kind::TenantConsentedV1;
 }
+
+/// `job.licence_sync.v1`: run the licence sync of `day` for the envelope's tenant (a no-op when that day's run
+/// is already running or complete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceSyncJobV1 {
+    pub day: NaiveDate,
+    /// Why it was requested: `consent`, `schedule` or `manual`.
+    pub reason: String,
+}
+
+impl Payload for LicenceSyncJobV1 {
+    const KIND: Kind = Kind::LicenceSyncJobV1;
+}

@@ -37,10 +37,13 @@ pub enum Kind {
     /// A customer tenant granted (or re-granted) consent.
     #[serde(rename = "tenant.consented.v1")]
     TenantConsentedV1,
+    /// Collector job: run the daily licence sync of a tenant.
+    #[serde(rename = "job.licence_sync.v1")]
+    LicenceSyncJobV1,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::CallRecordV1,
         Kind::LicenceSkusV1,
         Kind::LicenceUsersV1,
@@ -48,6 +51,7 @@ impl Kind {
         Kind::PstnCallsV1,
         Kind::SyncCompletedV1,
         Kind::TenantConsentedV1,
+        Kind::LicenceSyncJobV1,
     ];
 
     /// The wire name, e.g. `callrecord.v1`; also the routing key.
@@ -60,6 +64,7 @@ impl Kind {
             Kind::PstnCallsV1 => "pstn.calls.v1",
             Kind::SyncCompletedV1 => "sync.completed.v1",
             Kind::TenantConsentedV1 => "tenant.consented.v1",
+            Kind::LicenceSyncJobV1 => "job.licence_sync.v1",
         }
     }
 }

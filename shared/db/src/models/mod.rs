@@ -2,11 +2,14 @@
 //! taking a [`Conn`](crate::Conn), so the caller decides between a pooled connection and a transaction.
 
 pub mod call_records;
+pub mod invitations;
+pub mod rate_limits;
 pub mod subscriptions;
 pub mod sync_runs;
 pub mod tenants;
 
 pub use call_records::CallRecordRow;
+pub use invitations::InvitationRow;
 pub use subscriptions::SubscriptionRow;
 pub use sync_runs::{StartOutcome, SyncRunRow};
 pub use tenants::TenantRow;

@@ -19,6 +19,8 @@ pub struct TenantRow {
     pub consented_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The invitation whose link this tenant consented through.
+    pub invitation_id: Option<String>,
 }
 
 impl TenantRow {
@@ -35,6 +37,7 @@ impl TenantRow {
                 tenants::prerequisites.eq(&row.prerequisites),
                 tenants::consented_at.eq(row.consented_at),
                 tenants::updated_at.eq(row.updated_at),
+                tenants::invitation_id.eq(&row.invitation_id),
             ))
             .execute(c))?;
         Ok(())
@@ -46,5 +49,16 @@ impl TenantRow {
 
     pub fn list(conn: &mut Conn<'_>) -> Result<Vec<TenantRow>, DbError> {
         Ok(with_conn!(conn, |c| tenants::table.order(tenants::id).select(TenantRow::as_select()).load(c))?)
+    }
+}
+
+impl TenantRow {
+    /// Tenants whose consent is granted, i.e. those sua collects from.
+    pub fn consented(conn: &mut Conn<'_>) -> Result<Vec<TenantRow>, DbError> {
+        Ok(with_conn!(conn, |c| tenants::table
+            .filter(tenants::consent_state.eq("granted"))
+            .order(tenants::id)
+            .select(TenantRow::as_select())
+            .load(c))?)
     }
 }

@@ -1,0 +1,212 @@
+//! App-only tokens per customer tenant through azure_identity: one credential per tenant (a credential is bound
+//! to its tenant and caches its token, refreshing it five minutes before expiry). The authority comes from
+//! `SUA_LOGIN_URL` (national clouds, the simulator) and outbound TLS trusts `SUA_EXTRA_CA_FILE` when set.
+//! azure_identity refuses a non-HTTPS authority, so the simulator serves its login endpoint over TLS.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{ClientMethodOptions, ClientOptions, Transport};
+use azure_identity::{
+    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions,
+};
+use base64::Engine;
+use secrecy::ExposeSecret;
+use sha2::Digest;
+use sua_core::Config;
+
+use super::GraphError;
+
+/// Where Graph tokens come from (azure_identity in production; tests may stub it).
+#[async_trait::async_trait]
+pub trait TokenProvider: Send + Sync + 'static {
+    async fn token(&self, tenant_id: &str) -> Result<String, GraphError>;
+}
+
+enum ClientCredential {
+    Secret(String),
+    Certificate(Arc<CertificateAssertionKey>),
+}
+
+/// Tokens through azure_identity, one cached credential per tenant.
+pub struct AzureTokenProvider {
+    client_id: String,
+    credential: ClientCredential,
+    client_options: ClientOptions,
+    authority: String,
+    scope: String,
+    credentials: Mutex<HashMap<String, Arc<dyn TokenCredential>>>,
+}
+
+impl AzureTokenProvider {
+    /// `http` is the client every token request goes through (it carries the extra CA, if any).
+    pub fn new(config: &Config, http: reqwest::Client) -> anyhow::Result<Self> {
+        let credential = match (&config.client_certificate_file, &config.client_secret) {
+            (Some(file), _) => ClientCredential::Certificate(Arc::new(CertificateAssertionKey::load(file)?)),
+            (None, Some(secret)) => ClientCredential::Secret(secret.expose_secret().to_string()),
+            (None, None) => {
+                anyhow::bail!("set SUA_CLIENT_SECRET or SUA_CLIENT_CERTIFICATE_FILE to reach Microsoft Graph")
+            }
+        };
+        let authority = config.login_url.as_str().trim_end_matches('/').to_string();
+        let mut custom = CustomConfiguration::default();
+        custom.authority_host = authority.clone();
+        let cloud: CloudConfiguration = custom.into();
+        let client_options = ClientOptions {
+            cloud: Some(Arc::new(cloud)),
+            transport: Some(Transport::new(Arc::new(http))),
+            ..Default::default()
+        };
+        Ok(Self {
+            client_id: config.client_id.clone(),
+            credential,
+            client_options,
+            authority,
+            scope: graph_scope(config.graph_url.as_str()),
+            credentials: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn credential(&self, tenant_id: &str) -> Result<Arc<dyn TokenCredential>, GraphError> {
+        let mut map = self.credentials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = map.get(tenant_id) {
+            return Ok(existing.clone());
+        }
+        let failure = |e: azure_core::Error| GraphError::Token {
+            tenant: tenant_id.to_string(),
+            message: e.to_string(),
+            consent_missing: false,
+        };
+        let credential: Arc<dyn TokenCredential> = match &self.credential {
+            ClientCredential::Secret(secret) => ClientSecretCredential::new(
+                tenant_id,
+                self.client_id.clone(),
+                Secret::new(secret.clone()),
+                Some(ClientSecretCredentialOptions { client_options: self.client_options.clone() }),
+            )
+            .map_err(failure)?,
+            ClientCredential::Certificate(key) => ClientAssertionCredential::new(
+                tenant_id.to_string(),
+                self.client_id.clone(),
+                CertificateAssertion {
+                    key: key.clone(),
+                    client_id: self.client_id.clone(),
+                    audience: format!("{}/{tenant_id}/oauth2/v2.0/token", self.authority),
+                },
+                Some(ClientAssertionCredentialOptions { client_options: self.client_options.clone() }),
+            )
+            .map_err(failure)?,
+        };
+        map.insert(tenant_id.to_string(), credential.clone());
+        Ok(credential)
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenProvider for AzureTokenProvider {
+    async fn token(&self, tenant_id: &str) -> Result<String, GraphError> {
+        let credential = self.credential(tenant_id)?;
+        match credential.get_token(&[self.scope.as_str()], None).await {
+            Ok(token) => Ok(token.token.secret().to_string()),
+            Err(error) => {
+                let message = format!("{error:#}");
+                // AADSTS700016: the app has no service principal in that directory (no consent, or revoked).
+                let consent_missing = message.contains("AADSTS700016") || message.contains("AADSTS65001");
+                Err(GraphError::Token { tenant: tenant_id.to_string(), message, consent_missing })
+            }
+        }
+    }
+}
+
+/// Stands in when no client secret or certificate is configured: every token request fails with the fix.
+pub struct MissingCredentials;
+
+#[async_trait::async_trait]
+impl TokenProvider for MissingCredentials {
+    async fn token(&self, tenant_id: &str) -> Result<String, GraphError> {
+        Err(GraphError::Token {
+            tenant: tenant_id.to_string(),
+            message: "no app credential configured: set SUA_CLIENT_SECRET or SUA_CLIENT_CERTIFICATE_FILE".into(),
+            consent_missing: false,
+        })
+    }
+}
+
+/// `https://graph.microsoft.com/v1.0` → `https://graph.microsoft.com/.default` (the resource's scope).
+pub fn graph_scope(graph_url: &str) -> String {
+    match url::Url::parse(graph_url) {
+        Ok(url) => format!("{}/.default", url.origin().ascii_serialization()),
+        Err(_) => "https://graph.microsoft.com/.default".to_string(),
+    }
+}
+
+/// The app's certificate key: signs client assertions as Entra ID documents them (PS256, `x5t#S256`).
+struct CertificateAssertionKey {
+    key: jsonwebtoken::EncodingKey,
+    thumbprint_s256: String,
+}
+
+impl CertificateAssertionKey {
+    fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        let block = |label: &str| -> Option<String> {
+            let begin = format!("-----BEGIN {label}-----");
+            let end = format!("-----END {label}-----");
+            let start = text.find(&begin)?;
+            let stop = text[start..].find(&end)? + start + end.len();
+            Some(text[start..stop].to_string())
+        };
+        let certificate =
+            block("CERTIFICATE").ok_or_else(|| anyhow::anyhow!("{}: no CERTIFICATE block", path.display()))?;
+        let key = block("PRIVATE KEY")
+            .or_else(|| block("RSA PRIVATE KEY"))
+            .ok_or_else(|| anyhow::anyhow!("{}: no PRIVATE KEY block", path.display()))?;
+        let body: String = certificate.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body)?;
+        let thumbprint_s256 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der));
+        Ok(Self { key: jsonwebtoken::EncodingKey::from_rsa_pem(key.as_bytes())?, thumbprint_s256 })
+    }
+}
+
+struct CertificateAssertion {
+    key: Arc<CertificateAssertionKey>,
+    client_id: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for CertificateAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAssertion").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientAssertion for CertificateAssertion {
+    async fn secret(&self, _options: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+        header.typ = Some("JWT".into());
+        header.x5t_s256 = Some(self.key.thumbprint_s256.clone());
+        let claims = serde_json::json!({
+            "aud": self.audience, "iss": self.client_id, "sub": self.client_id,
+            "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "iat": now, "exp": now + 600
+        });
+        jsonwebtoken::encode(&header, &claims, &self.key.key)
+            .map_err(|e| azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scope_is_the_graph_origin() {
+        assert_eq!(graph_scope("https://graph.microsoft.com"), "https://graph.microsoft.com/.default");
+        assert_eq!(graph_scope("https://graph.microsoft.us/v1.0/"), "https://graph.microsoft.us/.default");
+        assert_eq!(graph_scope("http://127.0.0.1:4000"), "http://127.0.0.1:4000/.default");
+    }
+}

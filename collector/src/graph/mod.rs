@@ -1,0 +1,303 @@
+//! Microsoft Graph client: timeouts, `@odata.nextLink` paging as a stream, typed errors, retries with jittered
+//! backoff on 5xx, timeouts and broken bodies, `Retry-After` honoured on 429 (no request to that API before it
+//! elapsed), and the rate limiters of [`limits`]. Only the collector talks to Graph.
+
+pub mod auth;
+mod error;
+pub mod limits;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use prometheus::{IntCounterVec, Registry};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sua_core::Config;
+
+pub use auth::{AzureTokenProvider, TokenProvider};
+pub use error::GraphError;
+pub use limits::{Api, Limits, SharedLimit};
+
+#[derive(Clone)]
+struct GraphMetrics {
+    requests: IntCounterVec,
+    retries: IntCounterVec,
+}
+
+/// The Graph client every collector component shares; cheap to clone.
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: String,
+    tokens: Arc<dyn TokenProvider>,
+    limits: Arc<Limits>,
+    timeout: Duration,
+    max_retries: u32,
+    metrics: GraphMetrics,
+}
+
+/// Builds the HTTP client for Graph and Entra ID: no automatic redirects (report downloads must not receive the
+/// bearer token), the extra CA when configured.
+pub fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(16)
+        .user_agent(concat!("sua-collector/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &config.extra_ca_file {
+        let pem = std::fs::read(path)?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)?;
+        anyhow::ensure!(!certificates.is_empty(), "{} holds no certificate", path.display());
+        builder = builder.tls_certs_merge(certificates);
+    }
+    Ok(builder.build()?)
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+async fn error_body(response: reqwest::Response) -> (String, String) {
+    let text = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<Value>(&text) {
+        Ok(json) => (
+            json["error"]["code"].as_str().unwrap_or("unknown").to_string(),
+            json["error"]["message"].as_str().unwrap_or_default().to_string(),
+        ),
+        Err(_) => ("unknown".into(), text.chars().take(200).collect()),
+    }
+}
+
+impl GraphClient {
+    pub fn new(
+        config: &Config,
+        http: reqwest::Client,
+        tokens: Arc<dyn TokenProvider>,
+        limits: Arc<Limits>,
+        registry: &Registry,
+    ) -> Self {
+        Self {
+            http,
+            base: config.graph_url.as_str().trim_end_matches('/').to_string(),
+            tokens,
+            limits,
+            timeout: Duration::from_secs(config.graph.timeout_secs.max(1)),
+            max_retries: config.graph.max_retries,
+            metrics: GraphMetrics {
+                requests: sua_core::metrics::counter_vec(
+                    registry,
+                    "sua_graph_requests_total",
+                    "Graph requests by API and status.",
+                    &["api", "status"],
+                ),
+                retries: sua_core::metrics::counter_vec(
+                    registry,
+                    "sua_graph_retries_total",
+                    "Graph requests retried, by API and reason.",
+                    &["api", "reason"],
+                ),
+            },
+        }
+    }
+
+    /// A token for `tenant` (proves the app may act there at all).
+    pub async fn token(&self, tenant: &str) -> Result<String, GraphError> {
+        self.tokens.token(tenant).await
+    }
+
+    /// `https://graph.microsoft.com/v1.0{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1.0{path}", self.base)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        sua_core::broker::backoff(attempt, Duration::from_millis(250), Duration::from_secs(30))
+    }
+
+    /// Sends one request with retries; returns the first 2xx or 3xx response.
+    pub async fn send(
+        &self,
+        tenant: &str,
+        api: Api,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<reqwest::Response, GraphError> {
+        let attempts = self.max_retries + 1;
+        let mut last_status = None;
+        let mut throttled = false;
+        for attempt in 1..=attempts {
+            self.limits.acquire(tenant, api).await?;
+            let token = self.tokens.token(tenant).await?;
+            let mut request = self.http.request(method.clone(), url).bearer_auth(token).timeout(self.timeout);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    let reason = if error.is_timeout() { "timeout" } else { "transport" };
+                    self.metrics.retries.with_label_values(&[api.as_str(), reason]).inc();
+                    tracing::warn!(tenant, api = api.as_str(), attempt, %error, "Graph request failed");
+                    if attempt == attempts {
+                        return Err(if error.is_timeout() {
+                            GraphError::Timeout { attempts }
+                        } else {
+                            GraphError::Transport { attempts, message: error.to_string() }
+                        });
+                    }
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            self.metrics.requests.with_label_values(&[api.as_str(), status.as_str()]).inc();
+            if status.is_success() || status.is_redirection() {
+                return Ok(response);
+            }
+            match status {
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::INTERNAL_SERVER_ERROR
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT => {
+                    throttled = status == StatusCode::TOO_MANY_REQUESTS;
+                    last_status = Some(status.as_u16());
+                    // Graph: wait exactly Retry-After when given, otherwise back off exponentially.
+                    let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
+                    let reason = if throttled { "throttled" } else { "server_error" };
+                    self.metrics.retries.with_label_values(&[api.as_str(), reason]).inc();
+                    tracing::warn!(
+                        tenant,
+                        api = api.as_str(),
+                        attempt,
+                        status = status.as_u16(),
+                        wait_ms = wait.as_millis() as u64,
+                        "Graph asked to retry"
+                    );
+                    if attempt == attempts {
+                        break;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                StatusCode::UNAUTHORIZED => {
+                    let (code, message) = error_body(response).await;
+                    return Err(GraphError::Unauthorized { code, message });
+                }
+                StatusCode::FORBIDDEN => {
+                    let (code, message) = error_body(response).await;
+                    return Err(GraphError::Forbidden { code, message });
+                }
+                StatusCode::NOT_FOUND => {
+                    let (code, message) = error_body(response).await;
+                    return Err(GraphError::NotFound { code, message });
+                }
+                other => {
+                    let (code, message) = error_body(response).await;
+                    return Err(GraphError::Rejected { status: other.as_u16(), code, message });
+                }
+            }
+        }
+        Err(if throttled {
+            GraphError::Throttled { attempts }
+        } else {
+            GraphError::Server { status: last_status.unwrap_or(500), attempts }
+        })
+    }
+
+    /// GETs JSON; a body that does not parse (a dropped connection) is fetched again like a 5xx.
+    pub async fn get_json(&self, tenant: &str, api: Api, url: &str) -> Result<Value, GraphError> {
+        self.get_json_with(tenant, api, url, &[]).await
+    }
+
+    pub async fn get_json_with(
+        &self,
+        tenant: &str,
+        api: Api,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, GraphError> {
+        let attempts = self.max_retries + 1;
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let response = self.send(tenant, api, Method::GET, url, None, headers).await?;
+            let bytes = response.bytes().await;
+            match bytes
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(json) => return Ok(json),
+                Err(error) => {
+                    self.metrics.retries.with_label_values(&[api.as_str(), "malformed"]).inc();
+                    tracing::warn!(tenant, api = api.as_str(), attempt, %error, "broken Graph response");
+                    last = error;
+                    if attempt < attempts {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                    }
+                }
+            }
+        }
+        Err(GraphError::Malformed { attempts, message: last })
+    }
+
+    /// Every page from `first_url`, following `@odata.nextLink`; one page in memory at a time.
+    pub fn pages<'a>(
+        &'a self,
+        tenant: &'a str,
+        api: Api,
+        first_url: String,
+    ) -> impl Stream<Item = Result<Value, GraphError>> + 'a {
+        futures::stream::unfold(Some(first_url), move |next| async move {
+            let url = next?;
+            match self.get_json(tenant, api, &url).await {
+                Ok(page) => {
+                    let following = page["@odata.nextLink"].as_str().map(String::from);
+                    Some((Ok(page), following))
+                }
+                Err(error) => Some((Err(error), None)),
+            }
+        })
+    }
+
+    /// A request answered with `302 Found`: returns the `Location` (report downloads).
+    pub async fn redirect_location(&self, tenant: &str, api: Api, url: &str) -> Result<String, GraphError> {
+        let response = self.send(tenant, api, Method::GET, url, None, &[]).await?;
+        if !response.status().is_redirection() {
+            return Err(GraphError::Unexpected(format!("expected a redirect from {url}, got {}", response.status())));
+        }
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+            .ok_or_else(|| GraphError::Unexpected("redirect without Location".into()))
+    }
+
+    /// GETs a pre-authenticated download link, without the bearer token, with retries.
+    pub async fn download(&self, url: &str) -> Result<reqwest::Response, GraphError> {
+        let attempts = self.max_retries + 1;
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            match self.http.get(url).timeout(self.timeout * 4).send().await {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response)
+                    if response.status().is_server_error() || response.status() == StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    last = format!("download answered {}", response.status());
+                }
+                Ok(response) => return Err(GraphError::Unexpected(format!("download answered {}", response.status()))),
+                Err(error) => last = error.to_string(),
+            }
+            if attempt < attempts {
+                tokio::time::sleep(self.backoff(attempt)).await;
+            }
+        }
+        Err(GraphError::Transport { attempts, message: last })
+    }
+}

@@ -1,0 +1,317 @@
+//! Customer onboarding: an operator invites a customer; sua builds Microsoft's v2.0 admin-consent link with a
+//! signed, expiring `state` and e-mails it; the admin consents; the callback proves the consent with a token for
+//! the tenant and one probe call per permission, records the outcome, and starts the first sync.
+//!
+//! The callback's `tenant` parameter is only a hint (Microsoft: "never use the tenant ID value … to
+//! authenticate"): what counts is that a token for that tenant can be had and what the probes answer.
+
+mod callback;
+mod email;
+mod probe;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use sua_core::Config;
+use sua_core::broker::Broker;
+use sua_core::messages::{Envelope, LicenceSyncJobV1, PermissionState, TenantConsentedV1};
+use sua_db::models::{InvitationRow, TenantRow};
+use sua_db::{DbError, Pool};
+
+pub use callback::configure;
+pub use email::Mailer;
+pub use probe::{PERMISSIONS, ProbeReport};
+use state::{StateError, StateSigner};
+
+use crate::graph::{GraphClient, GraphError};
+
+/// A created invitation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Invitation {
+    pub id: String,
+    pub customer_name: String,
+    pub admin_email: String,
+    pub consent_url: String,
+    pub expires_at: DateTime<Utc>,
+    pub emailed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnboardingError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// What the admin's trip through Microsoft's consent page came to.
+#[derive(Debug, Clone)]
+pub enum ConsentOutcome {
+    /// The link is forged, expired or names no invitation: nothing changed.
+    InvalidLink(String),
+    /// The admin cancelled, or Microsoft reported an error: nothing changed.
+    Denied {
+        error: String,
+        description: String,
+    },
+    /// Consent was reported but could not be proven (no token for the tenant).
+    Unverified {
+        tenant_id: String,
+        reason: String,
+    },
+    /// The tenant is already onboarded through another invitation.
+    Conflict {
+        tenant_id: String,
+    },
+    Granted(ProbeReport),
+}
+
+/// The query Microsoft redirects the admin back with.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    pub admin_consent: Option<String>,
+    pub tenant: Option<String>,
+    pub state: Option<String>,
+    pub scope: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Onboarding {
+    pool: Pool,
+    broker: Broker,
+    graph: GraphClient,
+    signer: StateSigner,
+    mailer: Option<Mailer>,
+    login_url: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    ttl: chrono::Duration,
+    propagation: Duration,
+}
+
+/// The redirect URI registered for sua's app: `{public_url}/consent/callback`.
+pub fn redirect_uri(config: &Config) -> String {
+    format!("{}/consent/callback", config.public_url.as_str().trim_end_matches('/'))
+}
+
+impl Onboarding {
+    pub fn new(config: &Config, pool: Pool, broker: Broker, graph: GraphClient, mailer: Option<Mailer>) -> Self {
+        let key = match &config.state_signing_key {
+            Some(key) => key.expose_secret().as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "state_signing_key is not set: consent links are signed with a key generated at start-up and stop \
+                     working after a restart or on another replica; set SUA_STATE_SIGNING_KEY"
+                );
+                let random: [u8; 32] = rand::random();
+                random.to_vec()
+            }
+        };
+        Self {
+            pool,
+            broker,
+            graph,
+            signer: StateSigner::new(&key),
+            mailer,
+            login_url: config.login_url.as_str().trim_end_matches('/').to_string(),
+            client_id: config.client_id.clone(),
+            redirect_uri: redirect_uri(config),
+            scope: crate::graph::auth::graph_scope(config.graph_url.as_str()),
+            ttl: chrono::Duration::hours(i64::try_from(config.onboarding.invitation_ttl_hours).unwrap_or(336)),
+            propagation: Duration::from_secs(config.onboarding.consent_propagation_secs),
+        }
+    }
+
+    /// Microsoft's v2.0 admin-consent URL for a signed state. `organizations` lets any work or school tenant's
+    /// admin answer; the callback tells sua which tenant it was.
+    pub fn consent_url(&self, state: &str) -> String {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &self.client_id)
+            .append_pair("scope", &self.scope)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("state", state)
+            .finish();
+        format!("{}/organizations/v2.0/adminconsent?{query}", self.login_url)
+    }
+
+    /// Creates an invitation and e-mails its link when SMTP is configured (the link is returned either way).
+    pub async fn invite(
+        &self,
+        customer_name: &str,
+        admin_email: &str,
+        created_by: &str,
+    ) -> Result<Invitation, OnboardingError> {
+        let customer_name = customer_name.trim();
+        let admin_email = admin_email.trim();
+        if customer_name.is_empty() || customer_name.len() > 200 {
+            return Err(OnboardingError::Invalid("customer_name must be 1 to 200 characters".into()));
+        }
+        let valid_email = admin_email.len() <= 254
+            && admin_email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+            && !admin_email.contains(char::is_whitespace);
+        if !valid_email {
+            return Err(OnboardingError::Invalid(format!("'{admin_email}' is not an e-mail address")));
+        }
+        let now = Utc::now();
+        let expires_at = now + self.ttl;
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = InvitationRow {
+            id: id.clone(),
+            customer_name: customer_name.to_string(),
+            admin_email: admin_email.to_string(),
+            created_by: created_by.to_string(),
+            created_at: now.naive_utc(),
+            expires_at: expires_at.naive_utc(),
+            emailed_at: None,
+            email_error: None,
+            tenant_id: None,
+            consented_at: None,
+        };
+        self.pool.run(move |conn| InvitationRow::insert(conn, &row)).await?;
+        let consent_url = self.consent_url(&self.signer.sign(&id, expires_at));
+        let mut invitation = Invitation {
+            id: id.clone(),
+            customer_name: customer_name.to_string(),
+            admin_email: admin_email.to_string(),
+            consent_url,
+            expires_at,
+            emailed: false,
+            email_error: None,
+        };
+        if let Some(mailer) = &self.mailer {
+            let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+            let result = mailer.send_invitation(admin_email, customer_name, &invitation.consent_url, &expires).await;
+            let error = result.err().map(|e| format!("{e:#}"));
+            if let Some(error) = &error {
+                tracing::warn!(invitation = %id, error, "invitation e-mail failed");
+            }
+            invitation.emailed = error.is_none();
+            invitation.email_error = error.clone();
+            let at = sua_db::now();
+            self.pool.run(move |conn| InvitationRow::record_email(conn, &id, at, error.as_deref())).await?;
+        }
+        tracing::info!(invitation = %invitation.id, customer = %invitation.customer_name, emailed = invitation.emailed, "invitation created");
+        Ok(invitation)
+    }
+
+    /// Handles the redirect back from Microsoft's consent page.
+    pub async fn complete(&self, params: CallbackParams) -> Result<ConsentOutcome, OnboardingError> {
+        let Some(state) = params.state.as_deref() else {
+            return Ok(ConsentOutcome::InvalidLink("the link carries no state".into()));
+        };
+        let invitation_id = match self.signer.verify(state, Utc::now()) {
+            Ok(id) => id,
+            Err(StateError::Expired(at)) => {
+                return Ok(ConsentOutcome::InvalidLink(format!(
+                    "the link expired on {}",
+                    at.format("%Y-%m-%d %H:%M UTC")
+                )));
+            }
+            Err(error) => return Ok(ConsentOutcome::InvalidLink(error.to_string())),
+        };
+        let lookup = invitation_id.clone();
+        let Some(invitation) = self.pool.run(move |conn| InvitationRow::find(conn, &lookup)).await? else {
+            return Ok(ConsentOutcome::InvalidLink("the link names no invitation".into()));
+        };
+        if let Some(error) = params.error {
+            tracing::info!(invitation = %invitation.id, error, "consent denied");
+            return Ok(ConsentOutcome::Denied { error, description: params.error_description.unwrap_or_default() });
+        }
+        let tenant_id = match params.tenant.as_deref().map(str::to_ascii_lowercase) {
+            Some(t) if uuid::Uuid::parse_str(&t).is_ok() => t,
+            _ => return Ok(ConsentOutcome::InvalidLink("Microsoft sent back no tenant id".into())),
+        };
+        let existing_tenant = tenant_id.clone();
+        let existing = self.pool.run(move |conn| TenantRow::find(conn, &existing_tenant)).await?;
+        if let Some(existing) = &existing
+            && existing.consent_state == "granted"
+            && existing.invitation_id.as_deref().is_some_and(|other| other != invitation.id)
+        {
+            return Ok(ConsentOutcome::Conflict { tenant_id });
+        }
+        if let Err(error) = self.first_token(&tenant_id).await {
+            tracing::warn!(tenant = %tenant_id, %error, "consent could not be verified");
+            return Ok(ConsentOutcome::Unverified { tenant_id, reason: error.to_string() });
+        }
+        let report = probe::probe(&self.graph, &tenant_id).await;
+        self.record(&invitation, existing, &report).await?;
+        Ok(ConsentOutcome::Granted(report))
+    }
+
+    /// The first token after consent, retried while Entra ID propagates the new service principal.
+    async fn first_token(&self, tenant_id: &str) -> Result<(), GraphError> {
+        let deadline = tokio::time::Instant::now() + self.propagation;
+        let mut attempt = 0;
+        loop {
+            match self.graph.token(tenant_id).await {
+                Ok(_) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    attempt += 1;
+                    tracing::info!(tenant = tenant_id, attempt, %error, "no token yet after consent, retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        invitation: &InvitationRow,
+        existing: Option<TenantRow>,
+        report: &ProbeReport,
+    ) -> Result<(), OnboardingError> {
+        let now = sua_db::now();
+        let permissions: BTreeMap<&str, PermissionState> = report.permissions.clone();
+        let row = TenantRow {
+            id: report.tenant_id.clone(),
+            display_name: report.display_name.clone().unwrap_or_else(|| invitation.customer_name.clone()),
+            consent_state: "granted".into(),
+            permissions: serde_json::to_string(&permissions).unwrap_or_else(|_| "{}".into()),
+            prerequisites: serde_json::json!({ "entra_id_p1": report.entra_id_p1 }).to_string(),
+            consented_at: Some(now),
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+            invitation_id: Some(invitation.id.clone()),
+        };
+        let invitation_id = invitation.id.clone();
+        let tenant_id = report.tenant_id.clone();
+        self.pool
+            .transaction(move |conn| {
+                TenantRow::upsert(conn, &row)?;
+                InvitationRow::record_consent(conn, &invitation_id, &tenant_id, now)
+            })
+            .await?;
+        tracing::info!(tenant = %report.tenant_id, missing = ?report.missing(), entra_id_p1 = ?report.entra_id_p1, "consent recorded");
+        let consented = TenantConsentedV1 {
+            display_name: report.display_name.clone(),
+            consented_at: now.and_utc(),
+            permissions: report.permissions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            entra_id_p1: report.entra_id_p1,
+        };
+        let job = LicenceSyncJobV1 { day: Utc::now().date_naive(), reason: "consent".into() };
+        // Collection starts now. If the broker is briefly away, the scheduler's next tick starts it instead.
+        for envelope in
+            [Envelope::new(&report.tenant_id, None, &consented), Envelope::new(&report.tenant_id, None, &job)]
+        {
+            let Ok(envelope) = envelope else { continue };
+            let result = if envelope.kind == sua_core::messages::Kind::LicenceSyncJobV1 {
+                self.broker.publish_job(&envelope).await
+            } else {
+                self.broker.publish_raw(&envelope).await
+            };
+            if let Err(error) = result {
+                tracing::error!(tenant = %report.tenant_id, kind = %envelope.kind, %error, "could not publish after consent");
+            }
+        }
+        Ok(())
+    }
+}

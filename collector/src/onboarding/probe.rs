@@ -1,0 +1,119 @@
+//! Proves what a consent granted: one cheap call per permission, where `403` means the permission is missing
+//! (graph-api.md §1.4: the token's `roles` are only a hint; Microsoft says not to read tokens for its APIs).
+//! The Entra ID P1 prerequisite is read from the tenant's subscribed SKUs.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sua_core::messages::PermissionState;
+
+use crate::graph::{Api, GraphClient, GraphError};
+
+/// The application permissions sua asks for, in the brief's order.
+pub const PERMISSIONS: [&str; 5] =
+    ["AuditLog.Read.All", "CallRecords.Read.All", "Organization.Read.All", "Reports.Read.All", "User.Read.All"];
+
+/// Entra ID P1 and P2 service plans (licensing-service-plan-reference); either one enables sign-in activity.
+pub const ENTRA_PREMIUM_PLANS: [&str; 2] =
+    ["41781fb2-bc02-4b7c-bd55-b576c07bb09d", "eec0eb4f-6444-4f95-aba0-50c24d67f998"];
+
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub tenant_id: String,
+    pub display_name: Option<String>,
+    pub permissions: BTreeMap<&'static str, PermissionState>,
+    /// Unknown when the SKUs could not be read.
+    pub entra_id_p1: Option<bool>,
+}
+
+impl ProbeReport {
+    pub fn missing(&self) -> Vec<&'static str> {
+        self.permissions.iter().filter(|(_, s)| **s == PermissionState::Missing).map(|(p, _)| *p).collect()
+    }
+}
+
+fn state_of<T>(result: &Result<T, GraphError>) -> PermissionState {
+    match result {
+        Ok(_) => PermissionState::Granted,
+        Err(error) if error.is_forbidden() => PermissionState::Missing,
+        Err(_) => PermissionState::Unknown,
+    }
+}
+
+/// Whether any subscribed SKU with usable units carries an Entra ID P1 or P2 service plan.
+pub fn has_entra_premium(skus: &Value) -> bool {
+    skus["value"].as_array().is_some_and(|skus| {
+        skus.iter().any(|sku| {
+            let units = sku["prepaidUnits"]["enabled"].as_i64().unwrap_or(0)
+                + sku["prepaidUnits"]["warning"].as_i64().unwrap_or(0);
+            let active = !matches!(sku["capabilityStatus"].as_str(), Some("Suspended" | "Deleted" | "LockedOut"));
+            let premium = sku["servicePlans"].as_array().is_some_and(|plans| {
+                plans.iter().any(|p| ENTRA_PREMIUM_PLANS.contains(&p["servicePlanId"].as_str().unwrap_or_default()))
+            });
+            units > 0 && active && premium
+        })
+    })
+}
+
+pub async fn probe(graph: &GraphClient, tenant: &str) -> ProbeReport {
+    let skus = graph.get_json(tenant, Api::Directory, &graph.url("/subscribedSkus")).await;
+    let users = graph.get_json(tenant, Api::Directory, &graph.url("/users?$top=1&$select=id")).await;
+    let audit = graph.get_json(tenant, Api::Directory, &graph.url("/auditLogs/directoryAudits?$top=1")).await;
+    let reports = graph
+        .redirect_location(tenant, Api::Reports, &graph.url("/reports/getTeamsUserActivityCounts(period='D7')"))
+        .await;
+    let calls = graph
+        .get_json_with(
+            tenant,
+            Api::CallRecords,
+            &graph.url("/communications/callRecords"),
+            &[("Prefer", "odata.maxpagesize=1")],
+        )
+        .await;
+    let mut permissions = BTreeMap::new();
+    permissions.insert("Organization.Read.All", state_of(&skus));
+    permissions.insert("User.Read.All", state_of(&users));
+    permissions.insert("AuditLog.Read.All", state_of(&audit));
+    permissions.insert("Reports.Read.All", state_of(&reports));
+    permissions.insert("CallRecords.Read.All", state_of(&calls));
+    for (permission, result) in
+        [("Organization.Read.All", skus.as_ref().err()), ("User.Read.All", users.as_ref().err())]
+    {
+        if let Some(error) = result.filter(|e| !e.is_forbidden()) {
+            tracing::warn!(tenant, permission, %error, "permission probe inconclusive");
+        }
+    }
+    let display_name = match &skus {
+        Ok(_) => graph
+            .get_json(tenant, Api::Directory, &graph.url("/organization?$select=id,displayName"))
+            .await
+            .ok()
+            .and_then(|org| org["value"][0]["displayName"].as_str().map(String::from)),
+        Err(_) => None,
+    };
+    ProbeReport {
+        tenant_id: tenant.to_string(),
+        display_name,
+        permissions,
+        entra_id_p1: skus.ok().map(|s| has_entra_premium(&s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn p1_needs_an_active_sku_with_a_premium_plan_and_units() {
+        let sku = |status: &str, enabled: i64, plan: &str| {
+            json!({ "value": [{ "capabilityStatus": status, "prepaidUnits": { "enabled": enabled, "warning": 0 },
+                                "servicePlans": [{ "servicePlanId": plan }] }] })
+        };
+        assert!(has_entra_premium(&sku("Enabled", 5, ENTRA_PREMIUM_PLANS[0])));
+        assert!(has_entra_premium(&sku("Enabled", 5, ENTRA_PREMIUM_PLANS[1])));
+        assert!(!has_entra_premium(&sku("Enabled", 0, ENTRA_PREMIUM_PLANS[0])));
+        assert!(!has_entra_premium(&sku("Suspended", 5, ENTRA_PREMIUM_PLANS[0])));
+        assert!(!has_entra_premium(&sku("Enabled", 5, "57ff2da0-773e-42df-b2af-ffb7a2317929")));
+    }
+}
