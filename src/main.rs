@@ -73,6 +73,19 @@ enum Command {
         #[arg(long, env = "SUA_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Backfill a tenant's call records of the last N days (at most 30): list them and queue a fetch for each
+    /// record not collected yet; collector workers fetch them. Shows progress until they are fetched.
+    Backfill {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// Stop waiting for the fetches after this many seconds.
+        #[arg(long, default_value_t = 900)]
+        wait_secs: u64,
+        #[arg(long, env = "SUA_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Run the Microsoft Graph and Entra ID simulator (for tests, benchmarks and demos).
     #[command(name = "graph-sim")]
     GraphSim(GraphSimArgs),
@@ -143,6 +156,7 @@ async fn main() -> ExitCode {
         Command::Invite { customer, email, config } => invite(config, &customer, &email).await,
         Command::Tenants { json, config } => tenants(config, json).await,
         Command::Sync { tenants, force, config } => sync(config, tenants, force).await,
+        Command::Backfill { tenant, days, wait_secs, config } => backfill(config, &tenant, days, wait_secs).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -201,6 +215,8 @@ async fn tenants(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
             None => "?",
         };
         let missing = if t.missing_permissions.is_empty() { "-".to_string() } else { t.missing_permissions.join(",") };
+        let feed =
+            format!("feed {}{}", t.feed_state, t.feed_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
         let sync = match &t.last_sync {
             Some(run) => format!(
                 "{} {} (attempt {}){}",
@@ -212,7 +228,10 @@ async fn tenants(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
             None => "never".into(),
         };
         let name: String = t.display_name.chars().take(27).collect();
-        println!("{:<38} {:<28} {:<9} {:<8} {:<44} {}", t.tenant_id, name, t.consent_state, p1, missing, sync);
+        println!(
+            "{:<38} {:<28} {:<9} {:<8} {:<44} {}; {}",
+            t.tenant_id, name, t.consent_state, p1, missing, sync, feed
+        );
     }
     if list.is_empty() {
         println!("(no tenants yet: create an invitation with `sua invite`)");
@@ -228,6 +247,50 @@ async fn sync(config: Option<PathBuf>, only: Vec<String>, force: bool) -> anyhow
     println!("licence sync queued for {} tenant(s)", queued.len());
     for tenant in queued {
         println!("  {tenant}");
+    }
+    deps.broker.close().await;
+    Ok(())
+}
+
+async fn backfill(config: Option<PathBuf>, tenant: &str, days: i64, wait_secs: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    anyhow::ensure!((1..=30).contains(&days), "--days must be between 1 and 30 (Graph keeps call records 30 days)");
+    let (config, _telemetry) = load(config, "sua-backfill").await?;
+    let deps = Dependencies::connect(&config).await?;
+    let collector = sua_collector::Collector::new(&config, &deps)?;
+    let now = chrono::Utc::now();
+    let id = collector.backfills.create(tenant, now - chrono::Duration::days(days), now, "manual").await?;
+    println!("backfill {id}: listing call records of the last {days} days");
+    let started = sua_db::now();
+    collector
+        .backfills
+        .run_here(&id, |listed, queued| {
+            print!("\r  listed {listed:>8}   to fetch {queued:>8}");
+            let _ = std::io::stdout().flush();
+        })
+        .await?;
+    let row = deps.pool.run(move |conn| sua_db::models::BackfillRow::find(conn, &id)).await?;
+    let queued = i64::from(row.map_or(0, |r| r.queued));
+    println!();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    loop {
+        let lookup = tenant.to_string();
+        let fetched =
+            deps.pool.run(move |conn| sua_db::models::CallRecordFetchRow::count_since(conn, &lookup, started)).await?;
+        let done = fetched.min(queued);
+        let width = 30usize;
+        let filled = if queued == 0 { width } else { (done as usize * width) / queued as usize };
+        print!("\r  fetched [{}{}] {done}/{queued}", "#".repeat(filled), " ".repeat(width - filled));
+        let _ = std::io::stdout().flush();
+        if done >= queued {
+            println!("\nbackfill complete");
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            println!("\nstill fetching after {wait_secs}s; collector workers continue (is a collector running?)");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     deps.broker.close().await;
     Ok(())

@@ -1,23 +1,42 @@
 //! Collector jobs from `sua.collector.jobs`, dispatched by kind.
 
 use sua_core::broker::{Handler, HandlerError};
-use sua_core::messages::{Envelope, Kind, LicenceSyncJobV1};
+use sua_core::messages::{
+    CallRecordBackfillJobV1, CallRecordFetchJobV1, Envelope, Kind, LicenceSyncJobV1, PstnSyncJobV1,
+    SubscriptionEnsureJobV1,
+};
 
-use crate::sync::SyncRunner;
+use crate::Collector;
 
 pub struct CollectorJobs {
-    pub sync: SyncRunner,
+    pub collector: Collector,
 }
 
 #[async_trait::async_trait]
 impl Handler for CollectorJobs {
     async fn handle(&self, envelope: Envelope) -> Result<(), HandlerError> {
+        let tenant = envelope.tenant_id.as_str();
+        let c = &self.collector;
         match envelope.kind {
             Kind::LicenceSyncJobV1 => {
                 let job: LicenceSyncJobV1 = envelope.decode()?;
-                let outcome = self.sync.start(&envelope.tenant_id, job.day).await?;
-                tracing::debug!(tenant = %envelope.tenant_id, day = %job.day, ?outcome, "licence sync job handled");
-                Ok(())
+                c.sync.start(tenant, job.day).await.map(|_| ())
+            }
+            Kind::CallRecordFetchJobV1 => {
+                let job: CallRecordFetchJobV1 = envelope.decode()?;
+                c.fetcher.fetch(tenant, &job).await.map(|_| ())
+            }
+            Kind::SubscriptionEnsureJobV1 => {
+                let job: SubscriptionEnsureJobV1 = envelope.decode()?;
+                c.subscriptions.ensure(tenant, job.renew).await
+            }
+            Kind::CallRecordBackfillJobV1 => {
+                let job: CallRecordBackfillJobV1 = envelope.decode()?;
+                c.backfills.run(&job.backfill_id).await
+            }
+            Kind::PstnSyncJobV1 => {
+                let job: PstnSyncJobV1 = envelope.decode()?;
+                c.pstn.run(tenant, job.day).await
             }
             other => Err(HandlerError::Reject(anyhow::anyhow!("{other} is not a collector job"))),
         }

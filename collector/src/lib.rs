@@ -2,9 +2,11 @@
 //! runs collection jobs (daily licence sync, call-record fetch, backfill, subscription renewal) and publishes
 //! raw records to the broker. It never writes analytics data.
 
+pub mod callrecords;
 pub mod graph;
 pub mod jobs;
 pub mod onboarding;
+pub mod pstn;
 pub mod scheduler;
 pub mod sync;
 pub mod tenants;
@@ -32,6 +34,11 @@ pub struct Collector {
     pub graph: GraphClient,
     pub onboarding: Onboarding,
     pub sync: SyncRunner,
+    pub fetcher: callrecords::Fetcher,
+    pub subscriptions: callrecords::Subscriptions,
+    pub backfills: callrecords::Backfills,
+    pub pstn: pstn::PstnCollector,
+    pub webhook: Arc<callrecords::Webhook>,
 }
 
 impl Collector {
@@ -58,13 +65,18 @@ impl Collector {
         http: reqwest::Client,
         tokens: Arc<dyn TokenProvider>,
     ) -> anyhow::Result<Self> {
-        let shared = (config.graph.sign_in_activity_per_minute > 0)
-            .then(|| SharedLimit { pool: deps.pool.clone(), per_minute: config.graph.sign_in_activity_per_minute });
-        let graph = GraphClient::new(config, http, tokens, Arc::new(Limits::new(shared)), &deps.registry);
+        let shared = SharedLimit { pool: deps.pool.clone(), per_minute: config.graph.sign_in_activity_per_minute };
+        let graph = GraphClient::new(config, http, tokens, Arc::new(Limits::new(Some(shared))), &deps.registry);
         let mailer = Mailer::from_config(&config.smtp)?;
         let onboarding = Onboarding::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), mailer);
         let sync = SyncRunner::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), &deps.registry);
-        Ok(Self { graph, onboarding, sync })
+        let fetcher = callrecords::Fetcher::new(deps.pool.clone(), deps.broker.clone(), graph.clone(), &deps.registry);
+        let backfills = callrecords::Backfills::new(deps.pool.clone(), deps.broker.clone(), graph.clone());
+        let subscriptions =
+            callrecords::Subscriptions::new(config, deps.pool.clone(), graph.clone(), backfills.clone());
+        let pstn = pstn::PstnCollector::new(deps.pool.clone(), deps.broker.clone(), graph.clone());
+        let webhook = Arc::new(callrecords::Webhook::new(deps.pool.clone(), deps.broker.clone(), &deps.registry));
+        Ok(Self { graph, onboarding, sync, fetcher, subscriptions, backfills, pstn, webhook })
     }
 }
 
@@ -82,8 +94,16 @@ pub async fn build_with(config: &Config, deps: Dependencies, collector: Collecto
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let ops = deps.ops(SERVICE);
     let onboarding = web::Data::new(collector.onboarding.clone());
+    let webhook = web::Data::from(collector.webhook.clone());
+    let max_body = config.callrecords.webhook_max_body_bytes;
     let server = HttpServer::new(move || {
-        App::new().app_data(onboarding.clone()).configure(ops.clone().configure()).configure(onboarding::configure)
+        App::new()
+            .app_data(onboarding.clone())
+            .app_data(webhook.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .configure(ops.clone().configure())
+            .configure(onboarding::configure)
+            .configure(callrecords::webhook::configure)
     })
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
@@ -91,20 +111,21 @@ pub async fn build_with(config: &Config, deps: Dependencies, collector: Collecto
     .run();
     let mut running = Running::new(SERVICE, server, port, grace);
 
-    let jobs = Arc::new(jobs::CollectorJobs { sync: collector.sync.clone() });
+    let jobs = Arc::new(jobs::CollectorJobs { collector: collector.clone() });
     let options = ConsumerOptions::new(deps.broker.topology().collector_jobs_queue(), &config.amqp, grace);
     let (broker, stop) = (deps.broker.clone(), running.stop_token());
-    let sync = collector.sync.clone();
+    let background = collector.clone();
     running.spawn("jobs", async move {
         run_consumer(broker, options, jobs, stop).await?;
-        sync.shutdown(grace).await;
+        background.sync.shutdown(grace).await;
+        background.backfills.shutdown(grace).await;
         Ok(())
     });
     if config.sync.scheduler {
-        let interval = Duration::from_secs(config.sync.check_interval_secs.max(1));
-        let stale = chrono::Duration::seconds(i64::try_from(config.sync.stale_after_secs).unwrap_or(600));
-        let (pool, broker, stop) = (deps.pool.clone(), deps.broker.clone(), running.stop_token());
-        running.spawn("scheduler", scheduler::run(pool, broker, interval, stale, stop));
+        let schedule = scheduler::Schedule::from_config(config);
+        let (pool, broker, backfills, stop) =
+            (deps.pool.clone(), deps.broker.clone(), collector.backfills.clone(), running.stop_token());
+        running.spawn("scheduler", scheduler::run(pool, broker, backfills, schedule, stop));
     }
     Ok(running)
 }

@@ -1,22 +1,69 @@
-//! The daily licence sync scheduler: every `sync.check_interval_secs` it queues a sync job for each consented
-//! tenant whose run of the day is due (never run today, failed, or stale). Several replicas may tick at once; the
-//! run claim in the database makes duplicate jobs no-ops. In Kubernetes a CronJob running `sua sync` can replace
-//! it (`SUA_SYNC__SCHEDULER=false`).
+//! The collector's clock: it queues the daily licence sync and PSTN log collection for each consented tenant
+//! whose run of the day is due (never run today, failed, or stale), checks every tenant's call-record
+//! subscription every `callrecords.check_interval_secs`, and resumes backfills whose worker stopped. Several
+//! replicas may tick at once: run claims in the database make duplicate jobs no-ops. In Kubernetes a CronJob
+//! running `sua sync` can replace the daily part (`SUA_SYNC__SCHEDULER=false`).
 
 use std::time::Duration;
 
 use chrono::Utc;
+use sua_core::Config;
 use sua_core::broker::Broker;
-use sua_core::messages::{Envelope, LicenceSyncJobV1};
+use sua_core::messages::{Envelope, LicenceSyncJobV1, PstnSyncJobV1, SubscriptionEnsureJobV1};
 use sua_core::shutdown::CancellationToken;
 use sua_db::Pool;
 use sua_db::models::{SyncRunRow, TenantRow, sync_runs};
 
-/// Queues a licence sync of today for each tenant (all consented ones when `only` is empty) whose run is due,
+use crate::callrecords::Backfills;
+
+/// The scheduler's periods.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub subscription_check: Duration,
+    pub stale_after: chrono::Duration,
+}
+
+impl Schedule {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            interval: Duration::from_secs(config.sync.check_interval_secs.max(1)),
+            subscription_check: Duration::from_secs(config.callrecords.check_interval_secs.max(1)),
+            stale_after: chrono::Duration::seconds(i64::try_from(config.sync.stale_after_secs).unwrap_or(600)),
+        }
+    }
+}
+
+/// The daily collections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daily {
+    Licence,
+    Pstn,
+}
+
+impl Daily {
+    fn kind(self) -> &'static str {
+        match self {
+            Daily::Licence => crate::sync::KIND,
+            Daily::Pstn => crate::pstn::KIND,
+        }
+    }
+
+    fn job(self, tenant: &str, reason: &str) -> anyhow::Result<Envelope> {
+        let day = Utc::now().date_naive();
+        Ok(match self {
+            Daily::Licence => Envelope::new(tenant, None, &LicenceSyncJobV1 { day, reason: reason.to_string() })?,
+            Daily::Pstn => Envelope::new(tenant, None, &PstnSyncJobV1 { day, reason: reason.to_string() })?,
+        })
+    }
+}
+
+/// Queues today's `daily` collection for each tenant (all consented ones when `only` is empty) whose run is due,
 /// or for every one of them when `force`. Returns the tenants queued.
-pub async fn queue_syncs(
+pub async fn queue_daily(
     pool: &Pool,
     broker: &Broker,
+    daily: Daily,
     only: &[String],
     force: bool,
     stale_after: chrono::Duration,
@@ -27,7 +74,7 @@ pub async fn queue_syncs(
     let mut queued = Vec::new();
     for tenant in tenants.into_iter().filter(|t| only.is_empty() || only.contains(&t.id)) {
         let id = tenant.id.clone();
-        let latest = pool.run(move |conn| SyncRunRow::latest(conn, &id, crate::sync::KIND)).await?;
+        let latest = pool.run(move |conn| SyncRunRow::latest(conn, &id, daily.kind())).await?;
         let due = force
             || match &latest {
                 None => true,
@@ -37,30 +84,66 @@ pub async fn queue_syncs(
                 Some(_) => false,
             };
         if due {
-            let envelope =
-                Envelope::new(&tenant.id, None, &LicenceSyncJobV1 { day: today, reason: reason.to_string() })?;
-            broker.publish_job(&envelope).await?;
+            broker.publish_job(&daily.job(&tenant.id, reason)?).await?;
             queued.push(tenant.id);
         }
     }
     Ok(queued)
 }
 
+/// Queues the licence sync (kept for callers that only want that one).
+pub async fn queue_syncs(
+    pool: &Pool,
+    broker: &Broker,
+    only: &[String],
+    force: bool,
+    stale_after: chrono::Duration,
+    reason: &str,
+) -> anyhow::Result<Vec<String>> {
+    queue_daily(pool, broker, Daily::Licence, only, force, stale_after, reason).await
+}
+
+/// Queues a subscription check for every consented tenant.
+pub async fn queue_subscription_checks(pool: &Pool, broker: &Broker, reason: &str) -> anyhow::Result<usize> {
+    let tenants = pool.run(TenantRow::consented).await?;
+    for tenant in &tenants {
+        let job = SubscriptionEnsureJobV1 { reason: reason.to_string(), renew: false };
+        broker.publish_job(&Envelope::new(&tenant.id, None, &job)?).await?;
+    }
+    Ok(tenants.len())
+}
+
 pub async fn run(
     pool: Pool,
     broker: Broker,
-    interval: Duration,
-    stale_after: chrono::Duration,
+    backfills: Backfills,
+    schedule: Schedule,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    let mut last_subscription_check: Option<tokio::time::Instant> = None;
     loop {
-        match queue_syncs(&pool, &broker, &[], false, stale_after, "schedule").await {
-            Ok(queued) if !queued.is_empty() => tracing::info!(tenants = queued.len(), "licence syncs queued"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(error = %format!("{error:#}"), "scheduler tick failed"),
+        for daily in [Daily::Licence, Daily::Pstn] {
+            match queue_daily(&pool, &broker, daily, &[], false, schedule.stale_after, "schedule").await {
+                Ok(queued) if !queued.is_empty() => {
+                    tracing::info!(tenants = queued.len(), ?daily, "daily collection queued")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %format!("{error:#}"), ?daily, "scheduler tick failed"),
+            }
+        }
+        if last_subscription_check.is_none_or(|at| at.elapsed() >= schedule.subscription_check) {
+            match queue_subscription_checks(&pool, &broker, "check").await {
+                Ok(_) => last_subscription_check = Some(tokio::time::Instant::now()),
+                Err(error) => tracing::warn!(error = %format!("{error:#}"), "subscription checks not queued"),
+            }
+        }
+        match backfills.resume_orphans().await {
+            Ok(0) => {}
+            Ok(resumed) => tracing::info!(resumed, "stalled backfills queued again"),
+            Err(error) => tracing::warn!(error = %format!("{error:#}"), "stalled backfills not resumed"),
         }
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(schedule.interval) => {}
             () = stop.cancelled() => return Ok(()),
         }
     }

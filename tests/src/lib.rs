@@ -131,3 +131,34 @@ pub fn init_telemetry() {
         std::mem::forget(guard);
     }
 }
+
+/// The first place two JSON values differ (`None` when equal), for readable assertion messages.
+pub fn json_difference(expected: &serde_json::Value, actual: &serde_json::Value) -> Option<String> {
+    fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for key in x.keys().chain(y.keys()) {
+                    match (x.get(key), y.get(key)) {
+                        (Some(p), Some(q)) => {
+                            if let Some(d) = walk(&format!("{path}.{key}"), p, q) {
+                                return Some(d);
+                            }
+                        }
+                        (p, q) => return Some(format!("{path}.{key}: expected {p:?}, got {q:?}")),
+                    }
+                }
+                None
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                if x.len() != y.len() {
+                    return Some(format!("{path}: expected {} elements, got {}", x.len(), y.len()));
+                }
+                x.iter().zip(y).enumerate().find_map(|(i, (p, q))| walk(&format!("{path}[{i}]"), p, q))
+            }
+            _ if a == b => None,
+            _ => Some(format!("{path}: expected {a}, got {b}")),
+        }
+    }
+    walk("$", expected, actual)
+}

@@ -41,6 +41,7 @@ pub struct Stack {
 impl Stack {
     /// Starts the simulator and the collector; `adjust` tunes the collector's configuration first.
     pub async fn start(backend: Backend, sim: SimConfig, adjust: impl FnOnce(&mut Config)) -> Self {
+        crate::init_telemetry();
         let sim = SimHarness::start(sim).await;
         let db = match backend {
             Backend::Production => TestDatabase::postgres(),

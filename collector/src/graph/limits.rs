@@ -9,7 +9,8 @@
 //! PSTN logs 200 per 60 s per tenant.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -25,8 +26,10 @@ pub enum Api {
     SignInActivity,
     /// usage reports
     Reports,
-    /// call records (get, list, sessions)
+    /// call records (get, sessions): shared across replicas, 1,500 per 20 s per tenant
     CallRecords,
+    /// listing call records: 40 per 20 s
+    CallRecordsList,
     /// getPstnCalls, getDirectRoutingCalls
     Pstn,
     /// subscriptions
@@ -40,6 +43,7 @@ impl Api {
             Api::SignInActivity => "sign_in_activity",
             Api::Reports => "reports",
             Api::CallRecords => "call_records",
+            Api::CallRecordsList => "call_records_list",
             Api::Pstn => "pstn",
             Api::Subscriptions => "subscriptions",
         }
@@ -49,26 +53,57 @@ impl Api {
     fn budget(self) -> (usize, Duration) {
         match self {
             Api::Directory => (1_000, Duration::from_secs(10)),
-            Api::SignInActivity => (10, Duration::from_secs(60)),
+            // Never limited locally: see `acquire` (one window shared across tenants and replicas).
+            Api::SignInActivity => (usize::MAX, Duration::from_secs(60)),
             Api::Reports => (14, Duration::from_secs(600)),
             Api::CallRecords => (1_500, Duration::from_secs(20)),
+            Api::CallRecordsList => (40, Duration::from_secs(20)),
             Api::Pstn => (200, Duration::from_secs(60)),
             Api::Subscriptions => (200, Duration::from_secs(60)),
         }
     }
 }
 
-/// The database-backed window for `signInActivity`.
+/// Limits kept in the database, so every replica counts against the same budget.
 #[derive(Clone)]
 pub struct SharedLimit {
     pub pool: sua_db::Pool,
+    /// `signInActivity` requests per minute across all tenants; 0 disables that limit.
     pub per_minute: u32,
 }
+
+/// Call records per tenant per 20 s (all replicas together).
+pub const CALL_RECORDS_PER_20S: u32 = 1_500;
 
 pub struct Limits {
     local: Mutex<HashMap<(String, Api), VecDeque<Instant>>>,
     shared_sign_in: Option<SharedLimit>,
+    leases: Mutex<HashMap<String, Arc<TenantLease>>>,
 }
+
+/// Tokens a replica took from a tenant's shared bucket and has not used yet.
+#[derive(Default)]
+struct TenantLease {
+    tokens: tokio::sync::Mutex<Lease>,
+    /// Requests queued for `tokens`: how many to take at the next round trip.
+    waiting: AtomicUsize,
+}
+
+struct Lease {
+    count: u32,
+    taken_at: Instant,
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Self { count: 0, taken_at: Instant::now() }
+    }
+}
+
+/// Unused tokens are dropped after this, so a replica cannot save tokens up and burst past the budget later.
+const LEASE_LIFETIME: Duration = Duration::from_secs(1);
+/// At most this many tokens per round trip.
+const MAX_LEASE: u32 = 100;
 
 /// Key of the shared signInActivity window.
 pub const SIGN_IN_ACTIVITY_KEY: &str = "graph.signInActivity";
@@ -76,19 +111,22 @@ pub const SIGN_IN_ACTIVITY_KEY: &str = "graph.signInActivity";
 impl Limits {
     /// `shared_sign_in: None` disables the cross-replica limit (simulators that do not enforce it).
     pub fn new(shared_sign_in: Option<SharedLimit>) -> Self {
-        Self { local: Mutex::new(HashMap::new()), shared_sign_in }
+        Self { local: Mutex::new(HashMap::new()), shared_sign_in, leases: Mutex::new(HashMap::new()) }
     }
 
     /// Waits until a request to `api` for `tenant` fits every budget.
     pub async fn acquire(&self, tenant: &str, api: Api) -> Result<(), GraphError> {
-        if api == Api::SignInActivity
-            && let Some(shared) = &self.shared_sign_in
-        {
-            self.acquire_shared(shared).await?;
-        } else {
-            self.acquire_local(tenant, api).await;
+        match (api, &self.shared_sign_in) {
+            // signInActivity is limited per app across tenants, so only the shared window applies; without one
+            // (`sign_in_activity_per_minute = 0`) it is not limited at all.
+            (Api::SignInActivity, Some(shared)) if shared.per_minute > 0 => self.acquire_shared(shared).await,
+            (Api::SignInActivity, _) => Ok(()),
+            (Api::CallRecords, Some(shared)) => self.acquire_bucket(shared, tenant).await,
+            _ => {
+                self.acquire_local(tenant, api).await;
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     async fn acquire_local(&self, tenant: &str, api: Api) {
@@ -114,6 +152,54 @@ impl Limits {
                 "waiting for the local rate limit"
             );
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Takes a call-records token for `tenant`. Requests waiting in this replica queue behind one per-tenant lock;
+    /// whoever holds it takes tokens for all of them in one transaction and hands them out, so a burst of fetches
+    /// costs a few round trips to the shared bucket instead of a stampede of them.
+    async fn acquire_bucket(&self, shared: &SharedLimit, tenant: &str) -> Result<(), GraphError> {
+        let lease = {
+            let mut leases = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            leases.entry(tenant.to_string()).or_default().clone()
+        };
+        lease.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut held = lease.tokens.lock().await;
+        lease.waiting.fetch_sub(1, Ordering::SeqCst);
+        let key = format!("graph.callRecords.{tenant}");
+        loop {
+            if held.count > 0 && held.taken_at.elapsed() < LEASE_LIFETIME {
+                held.count -= 1;
+                return Ok(());
+            }
+            let want = (lease.waiting.load(Ordering::SeqCst) as u32).saturating_add(1).min(MAX_LEASE);
+            let key = key.clone();
+            let outcome = shared
+                .pool
+                .transaction(move |conn| {
+                    sua_db::models::rate_limits::try_take_tokens(
+                        conn,
+                        &key,
+                        CALL_RECORDS_PER_20S,
+                        chrono::Duration::seconds(20),
+                        sua_db::now(),
+                        want,
+                    )
+                })
+                .await
+                .map_err(|e| GraphError::Limiter(e.to_string()))?;
+            match outcome {
+                Ok(granted) => *held = Lease { count: granted, taken_at: Instant::now() },
+                Err(next) => {
+                    let wait = (next - sua_db::now()).to_std().unwrap_or(Duration::from_millis(10));
+                    tracing::debug!(
+                        tenant,
+                        wait_ms = wait.as_millis() as u64,
+                        "waiting for the shared call-records budget"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
 

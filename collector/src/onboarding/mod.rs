@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use sua_core::Config;
 use sua_core::broker::Broker;
-use sua_core::messages::{Envelope, LicenceSyncJobV1, PermissionState, TenantConsentedV1};
+use sua_core::messages::{
+    Envelope, Kind, LicenceSyncJobV1, PermissionState, PstnSyncJobV1, SubscriptionEnsureJobV1, TenantConsentedV1,
+};
 use sua_db::models::{InvitationRow, TenantRow};
 use sua_db::{DbError, Pool};
 
@@ -281,6 +283,9 @@ impl Onboarding {
             created_at: existing.as_ref().map_or(now, |e| e.created_at),
             updated_at: now,
             invitation_id: Some(invitation.id.clone()),
+            feed_state: existing.as_ref().map_or_else(|| "not_collected".to_string(), |e| e.feed_state.clone()),
+            feed_since: existing.as_ref().and_then(|e| e.feed_since),
+            feed_error: existing.as_ref().and_then(|e| e.feed_error.clone()),
         };
         let invitation_id = invitation.id.clone();
         let tenant_id = report.tenant_id.clone();
@@ -297,16 +302,22 @@ impl Onboarding {
             permissions: report.permissions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             entra_id_p1: report.entra_id_p1,
         };
-        let job = LicenceSyncJobV1 { day: Utc::now().date_naive(), reason: "consent".into() };
-        // Collection starts now. If the broker is briefly away, the scheduler's next tick starts it instead.
-        for envelope in
-            [Envelope::new(&report.tenant_id, None, &consented), Envelope::new(&report.tenant_id, None, &job)]
-        {
+        let today = Utc::now().date_naive();
+        let tenant = report.tenant_id.as_str();
+        // Collection starts now: licence sync, the call-record subscription (its first creation backfills the
+        // last 30 days) and PSTN logs. If the broker is briefly away, the scheduler's next tick starts them.
+        let messages = [
+            Envelope::new(tenant, None, &consented),
+            Envelope::new(tenant, None, &LicenceSyncJobV1 { day: today, reason: "consent".into() }),
+            Envelope::new(tenant, None, &SubscriptionEnsureJobV1 { reason: "consent".into(), renew: false }),
+            Envelope::new(tenant, None, &PstnSyncJobV1 { day: today, reason: "consent".into() }),
+        ];
+        for envelope in messages {
             let Ok(envelope) = envelope else { continue };
-            let result = if envelope.kind == sua_core::messages::Kind::LicenceSyncJobV1 {
-                self.broker.publish_job(&envelope).await
-            } else {
+            let result = if envelope.kind == Kind::TenantConsentedV1 {
                 self.broker.publish_raw(&envelope).await
+            } else {
+                self.broker.publish_job(&envelope).await
             };
             if let Err(error) = result {
                 tracing::error!(tenant = %report.tenant_id, kind = %envelope.kind, %error, "could not publish after consent");

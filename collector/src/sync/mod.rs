@@ -289,6 +289,7 @@ impl SyncRunner {
     }
 
     /// Pages every user and publishes each page as it arrives; returns `(pages, users, with sign-in data)`.
+    /// Publishing page n (waiting for the broker's confirmation) overlaps with fetching page n + 1.
     async fn users(&self, tenant: &str, run: Uuid, sign_in: bool) -> Result<(u32, u64, bool), SyncError> {
         let (select, top, api) = if sign_in {
             (format!("{USER_FIELDS},signInActivity"), 500, Api::SignInActivity)
@@ -298,18 +299,23 @@ impl SyncRunner {
         let first = self.graph.url(&format!("/users?$select={select}&$top={top}"));
         let mut pages = std::pin::pin!(self.graph.pages(tenant, api, first));
         let (mut page_no, mut users) = (0u32, 0u64);
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<(), SyncError>>> = None;
         while let Some(page) = pages.next().await {
             let body = page.map_err(|source| SyncError::Graph {
                 part: if page_no == 0 { "users" } else { "users (later page)" },
                 source,
             })?;
-            if self.stop.is_cancelled() {
-                return Err(SyncError::Cancelled);
+            if let Some(previous) = in_flight.take() {
+                previous.await.map_err(|e| SyncError::Publish { part: "users", message: e.to_string() })??;
             }
             page_no += 1;
             users += body["value"].as_array().map_or(0, Vec::len) as u64;
-            self.publish(tenant, run, "users", &LicenceUsersV1 { page: page_no, sign_in_activity: sign_in, body })
-                .await?;
+            let payload = LicenceUsersV1 { page: page_no, sign_in_activity: sign_in, body };
+            let (runner, tenant) = (self.clone(), tenant.to_string());
+            in_flight = Some(tokio::spawn(async move { runner.publish(&tenant, run, "users", &payload).await }));
+        }
+        if let Some(last) = in_flight {
+            last.await.map_err(|e| SyncError::Publish { part: "users", message: e.to_string() })??;
         }
         Ok((page_no, users, sign_in))
     }

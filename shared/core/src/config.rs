@@ -59,6 +59,24 @@ pub struct Config {
     pub onboarding: OnboardingConfig,
     pub smtp: SmtpConfig,
     pub sync: SyncConfig,
+    pub callrecords: CallRecordsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallRecordsConfig {
+    /// Lifetime asked for a new or renewed subscription (Microsoft's maximum for callRecords is 4,230).
+    pub subscription_minutes: i64,
+    /// Renew when less than this is left.
+    pub renew_before_hours: i64,
+    /// How often every tenant's subscription is read back from Graph and renewed when due.
+    pub check_interval_secs: u64,
+    /// Days listed by the backfill after consent (Graph keeps call records 30 days).
+    pub backfill_days: i64,
+    /// A gap's backfill starts this much earlier (calls that began before the gap ended in it).
+    pub gap_margin_minutes: i64,
+    /// Largest webhook body accepted.
+    pub webhook_max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +198,20 @@ impl Default for Config {
             onboarding: OnboardingConfig::default(),
             smtp: SmtpConfig::default(),
             sync: SyncConfig::default(),
+            callrecords: CallRecordsConfig::default(),
+        }
+    }
+}
+
+impl Default for CallRecordsConfig {
+    fn default() -> Self {
+        Self {
+            subscription_minutes: 4_200,
+            renew_before_hours: 48,
+            check_interval_secs: 3_600,
+            backfill_days: 30,
+            gap_margin_minutes: 180,
+            webhook_max_body_bytes: 1 << 20,
         }
     }
 }
@@ -322,6 +354,12 @@ impl Config {
         }
         if !["starttls", "tls", "none"].contains(&self.smtp.security.as_str()) {
             problems.push("smtp.security must be starttls, tls or none".into());
+        }
+        if !(1..=4230).contains(&self.callrecords.subscription_minutes) {
+            problems.push("callrecords.subscription_minutes must be between 1 and 4230".into());
+        }
+        if !(1..=30).contains(&self.callrecords.backfill_days) {
+            problems.push("callrecords.backfill_days must be between 1 and 30".into());
         }
         if self.sync.concurrency == 0 {
             problems.push("sync.concurrency must be at least 1".into());

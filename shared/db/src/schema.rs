@@ -15,6 +15,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         invitation_id -> Nullable<Text>,
+        feed_state -> Text,
+        feed_since -> Nullable<Timestamp>,
+        feed_error -> Nullable<Text>,
     }
 }
 
@@ -72,6 +75,50 @@ diesel::table! {
         expires_at -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    callrecord_fetches (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        version -> BigInt,
+        start_at -> Nullable<Timestamp>,
+        fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    backfills (id) {
+        id -> Text,
+        tenant_id -> Text,
+        window_from -> Timestamp,
+        window_to -> Timestamp,
+        reason -> Text,
+        status -> Text,
+        listed -> Integer,
+        queued -> Integer,
+        created_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    collection_cursors (tenant_id, source) {
+        tenant_id -> Text,
+        source -> Text,
+        collected_until -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rate_limit_buckets (key) {
+        key -> Text,
+        tokens -> Double,
+        updated_at -> Timestamp,
     }
 }
 
@@ -99,5 +146,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     rate_limit_grants,
     sync_runs,
     subscriptions,
-    call_records
+    call_records,
+    callrecord_fetches,
+    backfills,
+    collection_cursors,
+    rate_limit_buckets
 );

@@ -3,8 +3,11 @@
 use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
 
-use crate::models::{CallRecordRow, InvitationRow, StartOutcome, SubscriptionRow, SyncRunRow, TenantRow, rate_limits};
-use crate::schema::{call_records, invitations, subscriptions, sync_runs, tenants};
+use crate::models::{
+    BackfillRow, CallRecordFetchRow, CallRecordRow, InvitationRow, StartOutcome, SubscriptionRow, SyncRunRow,
+    TenantRow, rate_limits,
+};
+use crate::schema::{backfills, call_records, callrecord_fetches, invitations, subscriptions, sync_runs, tenants};
 use crate::testing::TestDatabase;
 use crate::{Conn, DbError, Pool, now};
 
@@ -32,6 +35,9 @@ fn tenant(id: &str) -> TenantRow {
         created_at: at,
         updated_at: at,
         invitation_id: None,
+        feed_state: "not_collected".into(),
+        feed_since: None,
+        feed_error: None,
     }
 }
 
@@ -44,6 +50,11 @@ fn schema_matches_both_backends() {
             with_conn!(&mut *conn, |c| subscriptions::table.select(SubscriptionRow::as_select()).limit(0).load(c))?;
             with_conn!(&mut *conn, |c| call_records::table.select(CallRecordRow::as_select()).limit(0).load(c))?;
             with_conn!(&mut *conn, |c| invitations::table.select(InvitationRow::as_select()).limit(0).load(c))?;
+            with_conn!(&mut *conn, |c| callrecord_fetches::table
+                .select(CallRecordFetchRow::as_select())
+                .limit(0)
+                .load(c))?;
+            with_conn!(&mut *conn, |c| backfills::table.select(BackfillRow::as_select()).limit(0).load(c))?;
             Ok(())
         })();
         result.unwrap_or_else(|e| panic!("schema.rs disagrees with the {backend} migrations: {e}"));
@@ -211,5 +222,41 @@ fn a_shared_limiter_grants_at_most_limit_per_window_and_says_when_the_next_slot_
             .transaction(|c| rate_limits::try_acquire(c, "sia", 3, window, t0 + window + Duration::seconds(1)))
             .unwrap();
         assert_eq!(later, Ok(()), "{backend}");
+    });
+}
+
+#[test]
+fn a_token_bucket_allows_its_capacity_at_once_then_refills_at_its_rate() {
+    with_each_backend(|backend, conn| {
+        let t0 = now();
+        let window = Duration::seconds(20);
+        let take = |conn: &mut Conn<'_>, at, want| {
+            conn.transaction(|c| rate_limits::try_take_tokens(c, "calls", 5, window, at, want)).unwrap()
+        };
+        assert_eq!(take(conn, t0, 1), Ok(1), "{backend}");
+        assert_eq!(take(conn, t0, 3), Ok(3), "{backend}: several at once");
+        assert_eq!(take(conn, t0, 10), Ok(1), "{backend}: never more than the bucket holds");
+        assert_eq!(take(conn, t0, 1), Err(t0 + Duration::seconds(4)), "{backend}: one token every 4 s");
+        assert_eq!(take(conn, t0 + Duration::seconds(4), 1), Ok(1), "{backend}");
+        assert!(take(conn, t0 + Duration::seconds(4), 1).is_err(), "{backend}");
+        assert_eq!(take(conn, t0 + Duration::seconds(13), 5), Ok(2), "{backend}: refilled at the rate, whole tokens");
+    });
+}
+
+#[test]
+fn call_record_fetches_keep_the_highest_version_and_report_known_ids() {
+    with_each_backend(|backend, conn| {
+        let row = |version| CallRecordFetchRow {
+            tenant_id: "t1".into(),
+            id: "c1".into(),
+            version,
+            start_at: None,
+            fetched_at: now(),
+        };
+        CallRecordFetchRow::record(conn, &row(2)).unwrap();
+        CallRecordFetchRow::record(conn, &row(1)).unwrap();
+        assert_eq!(CallRecordFetchRow::find(conn, "t1", "c1").unwrap().unwrap().version, 2, "{backend}");
+        let known = CallRecordFetchRow::known(conn, "t1", &["c1".to_string(), "c2".to_string()]).unwrap();
+        assert_eq!(known.into_iter().collect::<Vec<_>>(), vec!["c1".to_string()], "{backend}");
     });
 }

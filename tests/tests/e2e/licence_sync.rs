@@ -34,7 +34,12 @@ async fn queue_sync(stack: &Stack) {
 }
 
 fn sim(users: u32) -> SimConfig {
-    SimConfig { tenants: vec![TenantSpec { users, entra_p1: true, concealed_names: true }], ..SimConfig::default() }
+    // No call history: these tests are about the licence sync.
+    SimConfig {
+        tenants: vec![TenantSpec { users, entra_p1: true, concealed_names: true }],
+        calls_per_user: 0.0,
+        ..SimConfig::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

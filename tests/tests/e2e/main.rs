@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on the first unexpected error")]
 
 mod broker_contract;
+mod callrecords;
 mod disruptive;
 mod licence_sync;
 mod onboarding;

@@ -14,6 +14,11 @@ use sua_tests::stack::{Backend, RawRecords, STATE_KEY, Stack, sync_completed};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// A tenant without call history: these tests are about licences.
+fn quiet() -> SimConfig {
+    SimConfig { calls_per_user: 0.0, ..SimConfig::default() }
+}
+
 async fn tenant_row(stack: &Stack, id: &str) -> Option<TenantRow> {
     let id = id.to_string();
     stack.deps.pool.run(move |conn| TenantRow::find(conn, &id)).await.unwrap()
@@ -21,7 +26,7 @@ async fn tenant_row(stack: &Stack, id: &str) -> Option<TenantRow> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invitation_link_carries_microsofts_documented_parameters() {
-    let stack = Stack::start(Backend::Production, SimConfig::default(), |_| {}).await;
+    let stack = Stack::start(Backend::Production, quiet(), |_| {}).await;
     let invitation = stack.collector.onboarding.invite("Contoso", "admin@contoso.example", "test").await.unwrap();
     let url = url::Url::parse(&invitation.consent_url).unwrap();
     assert_eq!(url.path(), "/organizations/v2.0/adminconsent");
@@ -39,10 +44,7 @@ async fn an_invitation_link_carries_microsofts_documented_parameters() {
 
 async fn consent_then_first_sync(backend: Backend) {
     let users = 1_100;
-    let sim = SimConfig {
-        tenants: vec![TenantSpec { users, entra_p1: true, concealed_names: true }],
-        ..SimConfig::default()
-    };
+    let sim = SimConfig { tenants: vec![TenantSpec { users, entra_p1: true, concealed_names: true }], ..quiet() };
     let stack = Stack::start(backend, sim, |_| {}).await;
     let tenant = stack.tenant(0);
     let (status, page) = stack.onboard().await;
@@ -98,7 +100,8 @@ async fn consent_then_first_sync(backend: Backend) {
     assert!(completed.sign_in_activity);
     assert_eq!(completed.concealed_names, Some(true), "Microsoft conceals names by default");
     let run_id = records.of(Kind::SyncCompletedV1)[0].run_id;
-    assert!(records.envelopes.iter().filter(|e| e.kind != Kind::TenantConsentedV1).all(|e| e.run_id == run_id));
+    let licence_kinds = [Kind::LicenceSkusV1, Kind::LicenceUsersV1, Kind::TeamsActivityReportV1, Kind::SyncCompletedV1];
+    assert!(records.envelopes.iter().filter(|e| licence_kinds.contains(&e.kind)).all(|e| e.run_id == run_id));
 
     let status = sua_collector::tenants::list(&stack.deps.pool).await.unwrap();
     let last = status[0].last_sync.clone().unwrap();
@@ -118,7 +121,7 @@ async fn consent_leads_to_a_complete_first_sync_on_sqlite_and_the_in_process_bro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_consent_shows_a_clear_page_and_changes_nothing() {
-    let stack = Stack::start(Backend::Production, SimConfig::default(), |_| {}).await;
+    let stack = Stack::start(Backend::Production, quiet(), |_| {}).await;
     let tenant = stack.tenant(0);
     stack.sim.sim.sim.set_consent_outcome(&tenant, ConsentOutcome::Deny);
     let (status, page) = stack.onboard().await;
@@ -137,7 +140,7 @@ async fn denied_consent_shows_a_clear_page_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_or_expired_link_is_refused_and_changes_nothing() {
-    let stack = Stack::start(Backend::Production, SimConfig::default(), |_| {}).await;
+    let stack = Stack::start(Backend::Production, quiet(), |_| {}).await;
     let tenant = stack.tenant(0);
     let invitation = stack.collector.onboarding.invite("Contoso", "admin@contoso.example", "test").await.unwrap();
     let callback = format!("{}/consent/callback", stack.collector_url);
@@ -164,7 +167,7 @@ async fn a_forged_or_expired_link_is_refused_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_already_onboarded_through_another_invitation_is_not_rebound() {
-    let stack = Stack::start(Backend::Production, SimConfig::default(), |_| {}).await;
+    let stack = Stack::start(Backend::Production, quiet(), |_| {}).await;
     let (status, _) = stack.onboard().await;
     assert_eq!(status, 200);
     let tenant = stack.tenant(0);
@@ -179,7 +182,7 @@ async fn a_tenant_already_onboarded_through_another_invitation_is_not_rebound() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_permission_is_reported_and_the_sync_skips_only_what_needs_it() {
-    let stack = Stack::start(Backend::Production, SimConfig::default(), |_| {}).await;
+    let stack = Stack::start(Backend::Production, quiet(), |_| {}).await;
     let tenant = stack.tenant(0);
     let granted = ["AuditLog.Read.All", "CallRecords.Read.All", "Organization.Read.All", "User.Read.All"];
     stack
@@ -206,10 +209,8 @@ async fn a_missing_permission_is_reported_and_the_sync_skips_only_what_needs_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_entra_id_p1_users_are_synced_without_sign_in_data_and_the_admin_is_told() {
-    let sim = SimConfig {
-        tenants: vec![TenantSpec { users: 150, entra_p1: false, concealed_names: false }],
-        ..SimConfig::default()
-    };
+    let sim =
+        SimConfig { tenants: vec![TenantSpec { users: 150, entra_p1: false, concealed_names: false }], ..quiet() };
     let stack = Stack::start(Backend::Production, sim, |_| {}).await;
     let (status, page) = stack.onboard().await;
     assert_eq!(status, 200);
@@ -231,7 +232,7 @@ async fn without_entra_id_p1_users_are_synced_without_sign_in_data_and_the_admin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invitation_is_emailed_when_smtp_is_configured() {
     let sink = SmtpSink::start().await;
-    let stack = Stack::start(Backend::Production, SimConfig::default(), |c| {
+    let stack = Stack::start(Backend::Production, quiet(), |c| {
         c.smtp.host = Some("127.0.0.1".into());
         c.smtp.port = sink.port;
         c.smtp.security = "none".into();

@@ -211,6 +211,9 @@ async fn sua_invite_prints_a_consent_link_and_sua_tenants_shows_each_tenants_sta
                 created_at: now,
                 updated_at: now,
                 invitation_id: None,
+                feed_state: "down".into(),
+                feed_since: Some(now),
+                feed_error: Some("subscription creation failed".into()),
             },
         )?;
         let day = chrono::Utc::now().date_naive();

@@ -79,6 +79,14 @@ fn samples() -> Vec<Envelope> {
             entra_id_p1: Some(true),
         }),
         sample(&LicenceSyncJobV1 { day, reason: "consent".into() }),
+        sample(&CallRecordFetchJobV1 {
+            call_id: "e523d2ed-2966-4b6b-925b-754a88034cc5".into(),
+            change_type: "created".into(),
+            subscription_id: Some("7f105c7d-2dc5-4530-97cd-4e7ae6534c07".into()),
+        }),
+        sample(&SubscriptionEnsureJobV1 { reason: "reauthorizationRequired".into(), renew: true }),
+        sample(&CallRecordBackfillJobV1 { backfill_id: "2d1f0c4e-8b7a-4a55-9e0f-6a1b2c3d4e5f".into() }),
+        sample(&PstnSyncJobV1 { day, reason: "schedule".into() }),
     ]
 }
 
@@ -129,6 +137,10 @@ fn golden_files_decode_into_their_payload_types() {
     roundtrip::<SyncCompletedV1>(Kind::SyncCompletedV1);
     roundtrip::<TenantConsentedV1>(Kind::TenantConsentedV1);
     roundtrip::<LicenceSyncJobV1>(Kind::LicenceSyncJobV1);
+    roundtrip::<CallRecordFetchJobV1>(Kind::CallRecordFetchJobV1);
+    roundtrip::<SubscriptionEnsureJobV1>(Kind::SubscriptionEnsureJobV1);
+    roundtrip::<CallRecordBackfillJobV1>(Kind::CallRecordBackfillJobV1);
+    roundtrip::<PstnSyncJobV1>(Kind::PstnSyncJobV1);
 }
 
 #[test]

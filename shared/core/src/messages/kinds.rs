@@ -63,7 +63,7 @@ impl Payload for TeamsActivityReportV1 {
 }
 
 /// Which call log a [`PstnCallsV1`] page comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PstnSource {
     /// `getPstnCalls` (Calling Plans, Operator Connect).
@@ -174,4 +174,55 @@ pub struct LicenceSyncJobV1 {
 
 impl Payload for LicenceSyncJobV1 {
     const KIND: Kind = Kind::LicenceSyncJobV1;
+}
+
+/// `job.callrecord_fetch.v1`: fetch call record `call_id` of the envelope's tenant and publish it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRecordFetchJobV1 {
+    pub call_id: String,
+    /// `created` or `updated` (from a change notification) or `backfill`.
+    pub change_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+}
+
+impl Payload for CallRecordFetchJobV1 {
+    const KIND: Kind = Kind::CallRecordFetchJobV1;
+}
+
+/// `job.subscription_ensure.v1`: create the tenant's call-record subscription if it has none, renew it when it
+/// expires soon (always when `renew`, e.g. after `reauthorizationRequired`), and backfill any gap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionEnsureJobV1 {
+    pub reason: String,
+    pub renew: bool,
+}
+
+impl Payload for SubscriptionEnsureJobV1 {
+    const KIND: Kind = Kind::SubscriptionEnsureJobV1;
+}
+
+/// `job.callrecord_backfill.v1`: run backfill `backfill_id` (its window is in the collector's database).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRecordBackfillJobV1 {
+    pub backfill_id: String,
+}
+
+impl Payload for CallRecordBackfillJobV1 {
+    const KIND: Kind = Kind::CallRecordBackfillJobV1;
+}
+
+/// `job.pstn_sync.v1`: collect PSTN and Direct Routing logs of the envelope's tenant up to `day` (once per day).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PstnSyncJobV1 {
+    pub day: NaiveDate,
+    pub reason: String,
+}
+
+impl Payload for PstnSyncJobV1 {
+    const KIND: Kind = Kind::PstnSyncJobV1;
 }

@@ -40,10 +40,22 @@ pub enum Kind {
     /// Collector job: run the daily licence sync of a tenant.
     #[serde(rename = "job.licence_sync.v1")]
     LicenceSyncJobV1,
+    /// Collector job: fetch one call record (after a change notification or from a backfill).
+    #[serde(rename = "job.callrecord_fetch.v1")]
+    CallRecordFetchJobV1,
+    /// Collector job: make sure the tenant has a live call-record subscription (create, renew, reauthorize).
+    #[serde(rename = "job.subscription_ensure.v1")]
+    SubscriptionEnsureJobV1,
+    /// Collector job: list call records of a window and fetch those not collected yet.
+    #[serde(rename = "job.callrecord_backfill.v1")]
+    CallRecordBackfillJobV1,
+    /// Collector job: collect the tenant's PSTN and Direct Routing call logs.
+    #[serde(rename = "job.pstn_sync.v1")]
+    PstnSyncJobV1,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 12] = [
         Kind::CallRecordV1,
         Kind::LicenceSkusV1,
         Kind::LicenceUsersV1,
@@ -52,6 +64,10 @@ impl Kind {
         Kind::SyncCompletedV1,
         Kind::TenantConsentedV1,
         Kind::LicenceSyncJobV1,
+        Kind::CallRecordFetchJobV1,
+        Kind::SubscriptionEnsureJobV1,
+        Kind::CallRecordBackfillJobV1,
+        Kind::PstnSyncJobV1,
     ];
 
     /// The wire name, e.g. `callrecord.v1`; also the routing key.
@@ -65,6 +81,10 @@ impl Kind {
             Kind::SyncCompletedV1 => "sync.completed.v1",
             Kind::TenantConsentedV1 => "tenant.consented.v1",
             Kind::LicenceSyncJobV1 => "job.licence_sync.v1",
+            Kind::CallRecordFetchJobV1 => "job.callrecord_fetch.v1",
+            Kind::SubscriptionEnsureJobV1 => "job.subscription_ensure.v1",
+            Kind::CallRecordBackfillJobV1 => "job.callrecord_backfill.v1",
+            Kind::PstnSyncJobV1 => "job.pstn_sync.v1",
         }
     }
 }

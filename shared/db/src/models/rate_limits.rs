@@ -3,7 +3,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::schema::{rate_limit_grants, rate_limit_keys};
+use crate::schema::{rate_limit_buckets, rate_limit_grants, rate_limit_keys};
 use crate::{Conn, DbError, with_conn};
 
 /// Takes one grant of `key` if fewer than `limit` were taken in the `window` before `now`; otherwise returns
@@ -41,4 +41,53 @@ pub fn try_acquire(
         return Ok(Ok(()));
     }
     Ok(Err(recent[recent.len() - limit as usize] + window))
+}
+
+/// Takes up to `want` tokens from the bucket `key` (holding at most `capacity`, refilled at `capacity` per
+/// `window`): returns how many were granted (at least one), or when the next token will be there. Run it inside a
+/// transaction (the bucket row is locked on PostgreSQL). Constant work per call, unlike the sliding window, so it
+/// suits large budgets (1,500 per 20 s); taking several at once lets a replica serve its waiting requests with one
+/// round trip instead of one each.
+pub fn try_take_tokens(
+    conn: &mut Conn<'_>,
+    key: &str,
+    capacity: u32,
+    window: Duration,
+    now: NaiveDateTime,
+    want: u32,
+) -> Result<Result<u32, NaiveDateTime>, DbError> {
+    let capacity = f64::from(capacity.max(1));
+    let per_second = capacity / (window.num_milliseconds().max(1) as f64 / 1000.0);
+    with_conn!(&mut *conn, |c| diesel::insert_into(rate_limit_buckets::table)
+        .values((
+            rate_limit_buckets::key.eq(key),
+            rate_limit_buckets::tokens.eq(capacity),
+            rate_limit_buckets::updated_at.eq(now)
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    let (tokens, updated_at): (f64, NaiveDateTime) = match conn {
+        Conn::Pg(c) => rate_limit_buckets::table
+            .find(key)
+            .select((rate_limit_buckets::tokens, rate_limit_buckets::updated_at))
+            .for_update()
+            .first(*c)?,
+        Conn::Sqlite(c) => rate_limit_buckets::table
+            .find(key)
+            .select((rate_limit_buckets::tokens, rate_limit_buckets::updated_at))
+            .first(*c)?,
+    };
+    let elapsed = (now - updated_at).num_milliseconds().max(0) as f64 / 1000.0;
+    let available = (tokens + elapsed * per_second).min(capacity);
+    let (left, outcome) = if available >= 1.0 {
+        let granted = available.floor().min(f64::from(want.max(1)));
+        (available - granted, Ok(granted as u32))
+    } else {
+        let wait_ms = ((1.0 - available) / per_second * 1000.0).ceil() as i64;
+        (available, Err(now + Duration::milliseconds(wait_ms.max(1))))
+    };
+    with_conn!(conn, |c| diesel::update(rate_limit_buckets::table.find(key))
+        .set((rate_limit_buckets::tokens.eq(left), rate_limit_buckets::updated_at.eq(now.max(updated_at))))
+        .execute(c))?;
+    Ok(outcome)
 }

@@ -18,6 +18,8 @@ pub struct SubscriptionRow {
     pub expires_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When Graph last confirmed the subscription exists (creation, renewal, read-back).
+    pub verified_at: Option<NaiveDateTime>,
 }
 
 impl SubscriptionRow {
@@ -38,6 +40,54 @@ impl SubscriptionRow {
         Ok(with_conn!(conn, |c| subscriptions::table
             .filter(subscriptions::tenant_id.eq(tenant_id))
             .order(subscriptions::created_at.desc())
+            .select(SubscriptionRow::as_select())
+            .load(c))?)
+    }
+}
+
+pub const ACTIVE: &str = "active";
+pub const GONE: &str = "gone";
+
+impl SubscriptionRow {
+    /// The tenant's subscription marked active (expired or not), newest first.
+    pub fn active_for_tenant(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Option<SubscriptionRow>, DbError> {
+        Ok(with_conn!(conn, |c| subscriptions::table
+            .filter(subscriptions::tenant_id.eq(tenant_id).and(subscriptions::status.eq(ACTIVE)))
+            .order(subscriptions::created_at.desc())
+            .select(SubscriptionRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// Graph confirmed the subscription (and its expiry) at `now`.
+    pub fn verified(
+        conn: &mut Conn<'_>,
+        id: &str,
+        expires_at: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        with_conn!(conn, |c| diesel::update(subscriptions::table.find(id))
+            .set((
+                subscriptions::expires_at.eq(expires_at),
+                subscriptions::verified_at.eq(now),
+                subscriptions::updated_at.eq(now)
+            ))
+            .execute(c))?;
+        Ok(())
+    }
+
+    /// The subscription no longer exists at Graph (expired, deleted, or replaced).
+    pub fn mark_gone(conn: &mut Conn<'_>, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
+        with_conn!(conn, |c| diesel::update(subscriptions::table.find(id))
+            .set((subscriptions::status.eq(GONE), subscriptions::updated_at.eq(now)))
+            .execute(c))?;
+        Ok(())
+    }
+
+    /// Every subscription marked active (for the webhook's cache and the renewal sweep).
+    pub fn all_active(conn: &mut Conn<'_>) -> Result<Vec<SubscriptionRow>, DbError> {
+        Ok(with_conn!(conn, |c| subscriptions::table
+            .filter(subscriptions::status.eq(ACTIVE))
             .select(SubscriptionRow::as_select())
             .load(c))?)
     }

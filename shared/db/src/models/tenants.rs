@@ -21,6 +21,10 @@ pub struct TenantRow {
     pub updated_at: NaiveDateTime,
     /// The invitation whose link this tenant consented through.
     pub invitation_id: Option<String>,
+    /// Call-record feed: `healthy`, `degraded`, `down` or `not_collected`.
+    pub feed_state: String,
+    pub feed_since: Option<NaiveDateTime>,
+    pub feed_error: Option<String>,
 }
 
 impl TenantRow {
@@ -60,5 +64,22 @@ impl TenantRow {
             .order(tenants::id)
             .select(TenantRow::as_select())
             .load(c))?)
+    }
+}
+
+impl TenantRow {
+    /// Records the call-record feed's state; `feed_since` moves only when the state changes.
+    pub fn set_feed(
+        conn: &mut Conn<'_>,
+        id: &str,
+        state: &str,
+        error: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        with_conn!(&mut *conn, |c| diesel::update(tenants::table.find(id).filter(tenants::feed_state.ne(state)))
+            .set((tenants::feed_state.eq(state), tenants::feed_since.eq(now)))
+            .execute(c))?;
+        with_conn!(conn, |c| diesel::update(tenants::table.find(id)).set(tenants::feed_error.eq(error)).execute(c))?;
+        Ok(())
     }
 }

@@ -104,31 +104,29 @@ async fn validate(sim: &Sim, url: &url::Url, subscription_id: &str) -> Result<()
         .send()
         .await;
     let status = result.as_ref().ok().map(|r| r.status().as_u16());
-    let outcome = match result {
-        Err(error) if error.is_timeout() => Err("Subscription validation request timed out."),
-        Err(_) => Err(
-            "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.",
-        ),
+    let outcome: Result<(), String> = match result {
+        Err(error) if error.is_timeout() => Err("Subscription validation request timed out.".into()),
+        Err(error) => Err(format!(
+            "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request. ({error})"
+        )),
         Ok(response) => {
             let text_plain = response
                 .headers()
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("text/plain"));
-            let ok = response.status().as_u16() == 200;
+            let code = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
-            if ok && text_plain && body == token {
+            if code == 200 && text_plain && body == token {
                 Ok(())
-            } else if ok && body != token {
-                Err(
-                    "Subscription validation request failed. The response must contain the validation token exactly as received.",
-                )
-            } else if ok {
-                Err("Subscription validation request failed. The response must have Content-Type text/plain.")
+            } else if code == 200 && body != token {
+                Err("Subscription validation request failed. The response must contain the validation token exactly as received.".into())
+            } else if code == 200 {
+                Err("Subscription validation request failed. The response must have Content-Type text/plain.".into())
             } else {
-                Err(
-                    "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.",
-                )
+                Err(format!(
+                    "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request (it answered {code})."
+                ))
             }
         }
     };
@@ -142,7 +140,7 @@ async fn validate(sim: &Sim, url: &url::Url, subscription_id: &str) -> Result<()
         millis: started.elapsed().as_millis() as u64,
         at: Utc::now(),
     });
-    outcome.map_err(|message| graph_error(StatusCode::BAD_REQUEST, "ValidationError", message))
+    outcome.map_err(|message| graph_error(StatusCode::BAD_REQUEST, "ValidationError", &message))
 }
 
 async fn create(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
