@@ -24,7 +24,7 @@ impl Handler for CollectorJobs {
             }
             Kind::CallRecordFetchJobV1 => {
                 let job: CallRecordFetchJobV1 = envelope.decode()?;
-                c.fetcher.fetch(tenant, &job).await.map(|_| ())
+                c.fetcher.fetch_all(tenant, &job).await.map(|_| ())
             }
             Kind::SubscriptionEnsureJobV1 => {
                 let job: SubscriptionEnsureJobV1 = envelope.decode()?;

@@ -70,12 +70,23 @@ impl Collector {
         let mailer = Mailer::from_config(&config.smtp)?;
         let onboarding = Onboarding::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), mailer);
         let sync = SyncRunner::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), &deps.registry);
-        let fetcher = callrecords::Fetcher::new(deps.pool.clone(), deps.broker.clone(), graph.clone(), &deps.registry);
+        let fetcher = callrecords::Fetcher::new(
+            deps.pool.clone(),
+            deps.broker.clone(),
+            graph.clone(),
+            &deps.registry,
+            config.callrecords.fetch_concurrency,
+        );
         let backfills = callrecords::Backfills::new(deps.pool.clone(), deps.broker.clone(), graph.clone());
         let subscriptions =
             callrecords::Subscriptions::new(config, deps.pool.clone(), graph.clone(), backfills.clone());
         let pstn = pstn::PstnCollector::new(deps.pool.clone(), deps.broker.clone(), graph.clone());
-        let webhook = Arc::new(callrecords::Webhook::new(deps.pool.clone(), deps.broker.clone(), &deps.registry));
+        let webhook = Arc::new(callrecords::Webhook::new(
+            deps.pool.clone(),
+            deps.broker.clone(),
+            &deps.registry,
+            config.callrecords.webhook_batch_max,
+        ));
         Ok(Self { graph, onboarding, sync, fetcher, subscriptions, backfills, pstn, webhook })
     }
 }
@@ -111,16 +122,18 @@ pub async fn build_with(config: &Config, deps: Dependencies, collector: Collecto
     .run();
     let mut running = Running::new(SERVICE, server, port, grace);
 
-    let jobs = Arc::new(jobs::CollectorJobs { collector: collector.clone() });
-    let options = ConsumerOptions::new(deps.broker.topology().collector_jobs_queue(), &config.amqp, grace);
-    let (broker, stop) = (deps.broker.clone(), running.stop_token());
-    let background = collector.clone();
-    running.spawn("jobs", async move {
-        run_consumer(broker, options, jobs, stop).await?;
-        background.sync.shutdown(grace).await;
-        background.backfills.shutdown(grace).await;
-        Ok(())
-    });
+    if config.sync.jobs {
+        let jobs = Arc::new(jobs::CollectorJobs { collector: collector.clone() });
+        let options = ConsumerOptions::new(deps.broker.topology().collector_jobs_queue(), &config.amqp, grace);
+        let (broker, stop) = (deps.broker.clone(), running.stop_token());
+        let background = collector.clone();
+        running.spawn("jobs", async move {
+            run_consumer(broker, options, jobs, stop).await?;
+            background.sync.shutdown(grace).await;
+            background.backfills.shutdown(grace).await;
+            Ok(())
+        });
+    }
     if config.sync.scheduler {
         let schedule = scheduler::Schedule::from_config(config);
         let (pool, broker, backfills, stop) =

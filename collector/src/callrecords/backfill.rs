@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sua_core::broker::{Broker, HandlerError};
-use sua_core::messages::{CallRecordBackfillJobV1, CallRecordFetchJobV1, Envelope};
+use sua_core::messages::{CallRecordBackfillJobV1, CallRecordFetchJobV1, CallToFetch, Envelope};
 use sua_core::shutdown::CancellationToken;
 use sua_db::Pool;
 use sua_db::models::{BackfillRow, CallRecordFetchRow};
@@ -28,6 +28,8 @@ pub struct Backfills {
 
 /// Graph keeps call records this many days; LIST returns nothing older.
 pub const RETENTION_DAYS: i64 = 30;
+/// Call records per fetch job queued by a backfill (a failing record makes its job retry; smaller jobs retry less).
+const BACKFILL_JOB_CALLS: usize = 50;
 
 impl Backfills {
     pub fn new(pool: Pool, broker: Broker, graph: GraphClient) -> Self {
@@ -156,19 +158,16 @@ impl Backfills {
             listed += i32::try_from(ids.len()).unwrap_or(0);
             let (lookup_tenant, lookup_ids) = (tenant.to_string(), ids.clone());
             let known = self.pool.run(move |conn| CallRecordFetchRow::known(conn, &lookup_tenant, &lookup_ids)).await?;
-            let jobs: Vec<Envelope> = ids
+            let missing: Vec<CallToFetch> = ids
                 .into_iter()
                 .filter(|id| !known.contains(id))
-                .filter_map(|call_id| {
-                    Envelope::new(
-                        tenant,
-                        None,
-                        &CallRecordFetchJobV1 { call_id, change_type: "backfill".into(), subscription_id: None },
-                    )
-                    .ok()
-                })
+                .map(|id| CallToFetch { id, change_type: "backfill".into() })
                 .collect();
-            queued += i32::try_from(jobs.len()).unwrap_or(0);
+            queued += i32::try_from(missing.len()).unwrap_or(0);
+            let jobs = missing
+                .chunks(BACKFILL_JOB_CALLS)
+                .map(|calls| Envelope::new(tenant, None, &CallRecordFetchJobV1 { calls: calls.to_vec() }))
+                .collect::<Result<Vec<_>, _>>()?;
             for result in futures::future::join_all(jobs.iter().map(|job| self.broker.publish_job(job))).await {
                 result?;
             }

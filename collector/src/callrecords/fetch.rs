@@ -1,15 +1,22 @@
-//! Fetches one call record with all its sessions and publishes it as `callrecord.v1`.
+//! Fetches call records with all their sessions and publishes each as `callrecord.v1`.
 //!
 //! `GET callRecords/{id}?$expand=sessions($expand=segments)`, then every `sessions@odata.nextLink` page (60
 //! sessions each); the pages' sessions are appended to `sessions` and the link removed, so the published record
 //! is the record as Graph holds it. A record notified twice is fetched once where possible (a `created`
 //! notification for a record already fetched is skipped); an `updated` one is fetched and published only when its
 //! `version` is newer than the one collected.
+//!
+//! A job names several records (the notifications that arrived together, or a LIST page); they are fetched
+//! concurrently, at most `callrecords.fetch_concurrency` per replica. If any of them fails, the job is retried
+//! as a whole: the records already published are then skipped by the check above, so only the failed ones are
+//! fetched again, and a job that keeps failing lands in the dead-letter queue with the ids it still holds.
+
+use std::sync::Arc;
 
 use prometheus::{IntCounterVec, Registry};
 use serde_json::Value;
 use sua_core::broker::{Broker, HandlerError};
-use sua_core::messages::{CallRecordFetchJobV1, CallRecordV1, Envelope};
+use sua_core::messages::{CallRecordFetchJobV1, CallRecordV1, CallToFetch, Envelope};
 use sua_db::Pool;
 use sua_db::models::CallRecordFetchRow;
 
@@ -21,6 +28,7 @@ pub struct Fetcher {
     broker: Broker,
     graph: GraphClient,
     outcomes: IntCounterVec,
+    concurrency: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a fetch job came to.
@@ -31,14 +39,53 @@ pub enum Fetched {
 }
 
 impl Fetcher {
-    pub fn new(pool: Pool, broker: Broker, graph: GraphClient, registry: &Registry) -> Self {
+    pub fn new(pool: Pool, broker: Broker, graph: GraphClient, registry: &Registry, concurrency: usize) -> Self {
         let outcomes = sua_core::metrics::counter_vec(
             registry,
             "sua_callrecord_fetches_total",
-            "Call record fetch jobs by outcome.",
+            "Call record fetches by outcome.",
             &["outcome"],
         );
-        Self { pool, broker, graph, outcomes }
+        Self { pool, broker, graph, outcomes, concurrency: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))) }
+    }
+
+    /// Fetches every call of a job; fails (as a whole) when any call failed, rejecting when one was refused.
+    pub async fn fetch_all(&self, tenant: &str, job: &CallRecordFetchJobV1) -> Result<Vec<Fetched>, HandlerError> {
+        let (lookup_tenant, ids) = (tenant.to_string(), job.calls.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
+        let known: std::collections::HashMap<String, i64> = self
+            .pool
+            .run(move |conn| CallRecordFetchRow::versions(conn, &lookup_tenant, &ids))
+            .await
+            .map_err(|e| HandlerError::Transient(e.into()))?;
+        // All at once; the semaphore in `fetch_one` bounds what reaches Graph.
+        let fetches: Vec<_> =
+            job.calls.iter().map(|call| self.fetch_one(tenant, call, known.get(&call.id).copied())).collect();
+        let results = futures::future::join_all(fetches).await;
+        let (mut fetched, mut transient, mut rejected) = (Vec::new(), None, None);
+        let mut failed = 0;
+        for result in results {
+            match result {
+                Ok(outcome) => fetched.push(outcome),
+                Err(HandlerError::Reject(error)) => {
+                    failed += 1;
+                    rejected.get_or_insert(error);
+                }
+                Err(HandlerError::Transient(error)) => {
+                    failed += 1;
+                    transient.get_or_insert(error);
+                }
+            }
+        }
+        let of = job.calls.len();
+        match (rejected, transient) {
+            (Some(error), _) => {
+                Err(HandlerError::Reject(error.context(format!("{failed} of {of} call records failed"))))
+            }
+            (None, Some(error)) => {
+                Err(HandlerError::Transient(error.context(format!("{failed} of {of} call records failed"))))
+            }
+            (None, None) => Ok(fetched),
+        }
     }
 
     /// The record with every session page merged in.
@@ -61,18 +108,14 @@ impl Fetcher {
         Ok(record)
     }
 
-    pub async fn fetch(&self, tenant: &str, job: &CallRecordFetchJobV1) -> Result<Fetched, HandlerError> {
-        let (lookup_tenant, lookup_id) = (tenant.to_string(), job.call_id.clone());
-        let known = self
-            .pool
-            .run(move |conn| CallRecordFetchRow::find(conn, &lookup_tenant, &lookup_id))
-            .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
-        if known.is_some() && job.change_type != "updated" {
+    /// `known`: the version already collected, if any.
+    async fn fetch_one(&self, tenant: &str, call: &CallToFetch, known: Option<i64>) -> Result<Fetched, HandlerError> {
+        if known.is_some() && call.change_type != "updated" {
             self.outcomes.with_label_values(&["already_collected"]).inc();
             return Ok(Fetched::AlreadyCollected);
         }
-        let record = match self.get_record(tenant, &job.call_id).await {
+        let _permit = self.concurrency.acquire().await.map_err(|e| HandlerError::Transient(e.into()))?;
+        let record = match self.get_record(tenant, &call.id).await {
             Ok(record) => record,
             // Just after a notification a record can still be propagating; older than 30 days it is gone.
             Err(error @ GraphError::NotFound { .. }) => {
@@ -89,7 +132,7 @@ impl Fetcher {
             }
         };
         let version = record["version"].as_i64().unwrap_or(1);
-        if known.as_ref().is_some_and(|k| k.version >= version) {
+        if known.is_some_and(|k| k >= version) {
             self.outcomes.with_label_values(&["already_collected"]).inc();
             return Ok(Fetched::AlreadyCollected);
         }
@@ -101,7 +144,7 @@ impl Fetcher {
         self.broker.publish_raw(&envelope).await.map_err(|e| HandlerError::Transient(e.into()))?;
         let row = CallRecordFetchRow {
             tenant_id: tenant.to_string(),
-            id: job.call_id.clone(),
+            id: call.id.clone(),
             version,
             start_at,
             fetched_at: sua_db::now(),

@@ -1,6 +1,7 @@
 //! Teams call records: subscriptions and their webhooks, record fetches, and backfills.
 
 pub mod backfill;
+pub mod batcher;
 pub mod fetch;
 pub mod subscriptions;
 pub mod webhook;

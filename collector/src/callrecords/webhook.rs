@@ -4,23 +4,28 @@
 //!   nothing else happens (graph-api.md §7.3).
 //! * Notifications: each item must name a known subscription, the subscription's tenant and its `clientState`
 //!   (compared in constant time with the stored SHA-256). Valid items become fetch jobs, published with broker
-//!   confirmation, and the request is answered 202 — no Graph call inline, so Graph never waits on Graph.
+//!   confirmation (grouped with whatever else arrives meanwhile, see [`super::batcher`]), and the request is
+//!   answered 202 — no Graph call inline, so Graph never waits on Graph.
 //!   Invalid items are dropped and counted; a request with none valid is refused (403); a body that is not a
 //!   notification collection is a 400; an oversized one a 413. If the broker cannot confirm, 503 makes Graph
 //!   retry.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use prometheus::{HistogramVec, IntCounterVec, Registry};
-use serde_json::Value;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sua_core::broker::Broker;
-use sua_core::messages::{CallRecordFetchJobV1, Envelope, SubscriptionEnsureJobV1};
+use sua_core::messages::{CallToFetch, Envelope, SubscriptionEnsureJobV1};
 use sua_db::Pool;
 use sua_db::models::SubscriptionRow;
+
+use super::batcher::JobBatcher;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/graph/notifications", web::post().to(notifications))
@@ -29,7 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// SHA-256 (hex) of a clientState, as stored.
 pub fn hash_client_state(client_state: &str) -> String {
-    Sha256::digest(client_state.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(client_state.as_bytes()) {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -94,11 +105,18 @@ pub struct Webhook {
     pub cache: SubscriptionCache,
     outcomes: IntCounterVec,
     seconds: HistogramVec,
+    batcher: OnceLock<JobBatcher>,
+    batch_max: usize,
+    /// Where the batcher runs: the runtime that built the collector (not an HTTP worker's own).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Webhook {
-    pub fn new(pool: Pool, broker: Broker, registry: &Registry) -> Self {
+    pub fn new(pool: Pool, broker: Broker, registry: &Registry, batch_max: usize) -> Self {
         Self {
+            batcher: OnceLock::new(),
+            batch_max,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             broker,
             cache: SubscriptionCache::new(pool),
             outcomes: sua_core::metrics::counter_vec(
@@ -115,6 +133,15 @@ impl Webhook {
                 vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
             ),
         }
+    }
+}
+
+impl Webhook {
+    fn batcher(&self) -> &JobBatcher {
+        self.batcher.get_or_init(|| {
+            let runtime = self.runtime.clone().unwrap_or_else(tokio::runtime::Handle::current);
+            JobBatcher::spawn(&runtime, self.broker.clone(), self.batch_max)
+        })
     }
 }
 
@@ -140,30 +167,66 @@ fn validation(req: &HttpRequest) -> Option<HttpResponse> {
     Some(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(token))
 }
 
+/// A change notification collection as Graph posts it; only the fields sua reads (graph-api.md §7.4).
+#[derive(Deserialize)]
+struct Collection<'a> {
+    #[serde(borrow)]
+    value: Vec<Item<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Item<'a> {
+    #[serde(borrow, default)]
+    subscription_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tenant_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    client_state: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    change_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resource: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resource_data: Option<ResourceData<'a>>,
+    #[serde(borrow, default)]
+    lifecycle_event: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ResourceData<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+}
+
 /// A notification item that passed every check.
 struct Accepted {
     tenant_id: String,
-    subscription_id: String,
-    item: Value,
+    /// The call record id (notifications) — from `resourceData.id`, else the last segment of `resource`.
+    resource_id: Option<String>,
+    change_type: String,
+    lifecycle_event: String,
 }
 
 async fn check_items(webhook: &Webhook, endpoint: &str, body: &[u8]) -> Result<Vec<Accepted>, HttpResponse> {
-    use actix_web::http::StatusCode;
     let malformed = |detail: &str| {
         webhook.outcomes.with_label_values(&[endpoint, "malformed"]).inc();
         problem(StatusCode::BAD_REQUEST, "Not a change notification collection", detail)
     };
-    let Ok(json) = serde_json::from_slice::<Value>(body) else { return Err(malformed("The body is not JSON.")) };
-    let Some(items) = json.get("value").and_then(Value::as_array).filter(|v| !v.is_empty()) else {
-        return Err(malformed("The body has no `value` array of notifications."));
+    let collection = match serde_json::from_slice::<Collection<'_>>(body) {
+        Ok(collection) => collection,
+        Err(error) => return Err(malformed(&format!("The body is not a `value` array of notifications: {error}"))),
     };
-    if items.len() > 1_000 {
+    if collection.value.is_empty() {
+        return Err(malformed("The body has no notification in its `value` array."));
+    }
+    if collection.value.len() > 1_000 {
         return Err(malformed("More than 1,000 notifications in one request."));
     }
-    let mut accepted = Vec::new();
-    for item in items {
-        let field = |name: &str| item.get(name).and_then(Value::as_str);
-        let (Some(subscription_id), Some(tenant_id)) = (field("subscriptionId"), field("tenantId")) else {
+    let mut accepted = Vec::with_capacity(collection.value.len());
+    for item in collection.value {
+        let (Some(subscription_id), Some(tenant_id)) = (item.subscription_id.as_deref(), item.tenant_id.as_deref())
+        else {
             webhook.outcomes.with_label_values(&[endpoint, "malformed"]).inc();
             continue;
         };
@@ -178,12 +241,18 @@ async fn check_items(webhook: &Webhook, endpoint: &str, body: &[u8]) -> Result<V
             None => "unknown_subscription",
             Some(known) if !known.tenant_id.eq_ignore_ascii_case(tenant_id) => "foreign_tenant",
             Some(known) => {
-                let presented = hash_client_state(field("clientState").unwrap_or_default());
+                let presented = hash_client_state(item.client_state.as_deref().unwrap_or_default());
                 if constant_time_eq(presented.as_bytes(), known.client_state_hash.as_bytes()) {
+                    let resource_id = item
+                        .resource_data
+                        .and_then(|d| d.id)
+                        .or_else(|| item.resource.as_deref().and_then(|r| r.rsplit('/').next()).map(Cow::from))
+                        .map(Cow::into_owned);
                     accepted.push(Accepted {
                         tenant_id: known.tenant_id,
-                        subscription_id: subscription_id.to_string(),
-                        item: item.clone(),
+                        resource_id,
+                        change_type: item.change_type.map_or_else(|| "created".into(), Cow::into_owned),
+                        lifecycle_event: item.lifecycle_event.map(Cow::into_owned).unwrap_or_default(),
                     });
                     "accepted"
                 } else {
@@ -210,7 +279,7 @@ async fn publish_all(webhook: &Webhook, envelopes: Vec<Envelope>) -> HttpRespons
     let results = futures::future::join_all(envelopes.iter().map(|e| webhook.broker.publish_job(e))).await;
     if let Some(error) = results.into_iter().find_map(Result::err) {
         tracing::error!(%error, "webhook publish failed; Graph will retry");
-        return problem(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Retry later.");
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Retry later.");
     }
     HttpResponse::Accepted().finish()
 }
@@ -223,23 +292,23 @@ async fn notifications(webhook: web::Data<Webhook>, req: HttpRequest, body: web:
     let response = match check_items(&webhook, "notifications", &body).await {
         Err(response) => response,
         Ok(accepted) => {
-            let mut envelopes = Vec::with_capacity(accepted.len());
-            for Accepted { tenant_id, subscription_id, item } in accepted {
-                let call_id = item["resourceData"]["id"]
-                    .as_str()
-                    .map(String::from)
-                    .or_else(|| item["resource"].as_str().and_then(|r| r.rsplit('/').next()).map(String::from));
-                let Some(call_id) = call_id.filter(|id| !id.is_empty() && id.len() <= 128) else { continue };
-                let job = CallRecordFetchJobV1 {
-                    call_id,
-                    change_type: item["changeType"].as_str().unwrap_or("created").to_string(),
-                    subscription_id: Some(subscription_id),
-                };
-                if let Ok(envelope) = Envelope::new(tenant_id, None, &job) {
-                    envelopes.push(envelope);
+            let mut calls: HashMap<String, Vec<CallToFetch>> = HashMap::new();
+            for Accepted { tenant_id, resource_id, change_type, .. } in accepted {
+                let Some(call_id) = resource_id.filter(|id| !id.is_empty() && id.len() <= 128) else { continue };
+                calls.entry(tenant_id).or_default().push(CallToFetch { id: call_id, change_type });
+            }
+            let batcher = webhook.batcher();
+            let submitted = futures::future::join_all(
+                calls.into_iter().map(|(tenant, calls)| async move { batcher.submit(&tenant, calls).await }),
+            )
+            .await;
+            match submitted.into_iter().find_map(Result::err) {
+                None => HttpResponse::Accepted().finish(),
+                Some(error) => {
+                    tracing::error!(%error, "webhook publish failed; Graph will retry");
+                    problem(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Retry later.")
                 }
             }
-            publish_all(&webhook, envelopes).await
         }
     };
     webhook.seconds.with_label_values(&["notifications"]).observe(started.elapsed().as_secs_f64());
@@ -254,8 +323,7 @@ async fn lifecycle(webhook: web::Data<Webhook>, req: HttpRequest, body: web::Byt
         Err(response) => response,
         Ok(accepted) => {
             let mut envelopes = Vec::new();
-            for Accepted { tenant_id, item, .. } in accepted {
-                let event = item["lifecycleEvent"].as_str().unwrap_or_default().to_string();
+            for Accepted { tenant_id, lifecycle_event: event, .. } in accepted {
                 tracing::info!(tenant = %tenant_id, event, "subscription lifecycle event");
                 // reauthorizationRequired: renew (which reauthorizes); subscriptionRemoved or missed: ensure
                 // recreates the subscription if needed and backfills any gap.

@@ -77,6 +77,11 @@ pub struct CallRecordsConfig {
     pub gap_margin_minutes: i64,
     /// Largest webhook body accepted.
     pub webhook_max_body_bytes: usize,
+    /// Call records one collector replica fetches from Graph at once.
+    pub fetch_concurrency: usize,
+    /// Notifications the webhook puts into one fetch job at most (group commit: those arriving while earlier
+    /// publishes are being confirmed share one message).
+    pub webhook_batch_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +127,9 @@ pub struct SmtpConfig {
 pub struct SyncConfig {
     /// Whether the collector schedules the daily licence sync itself (a CronJob running `sua sync` can instead).
     pub scheduler: bool,
+    /// Whether this collector replica runs collector jobs (fetches, syncs, backfills, renewals). `false` makes an
+    /// intake-only replica (webhooks and the consent callback), so intake and workers scale apart.
+    pub jobs: bool,
     /// How often the scheduler looks for tenants whose sync of the day is due.
     pub check_interval_secs: u64,
     /// Licence syncs one collector replica runs at once.
@@ -212,6 +220,8 @@ impl Default for CallRecordsConfig {
             backfill_days: 30,
             gap_margin_minutes: 180,
             webhook_max_body_bytes: 1 << 20,
+            fetch_concurrency: 64,
+            webhook_batch_max: 200,
         }
     }
 }
@@ -249,7 +259,7 @@ impl Default for SmtpConfig {
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        Self { scheduler: true, check_interval_secs: 900, concurrency: 4, stale_after_secs: 600 }
+        Self { scheduler: true, jobs: true, check_interval_secs: 900, concurrency: 4, stale_after_secs: 600 }
     }
 }
 
@@ -360,6 +370,12 @@ impl Config {
         }
         if !(1..=30).contains(&self.callrecords.backfill_days) {
             problems.push("callrecords.backfill_days must be between 1 and 30".into());
+        }
+        if self.callrecords.fetch_concurrency == 0 {
+            problems.push("callrecords.fetch_concurrency must be at least 1".into());
+        }
+        if self.callrecords.webhook_batch_max == 0 {
+            problems.push("callrecords.webhook_batch_max must be at least 1".into());
         }
         if self.sync.concurrency == 0 {
             problems.push("sync.concurrency must be at least 1".into());

@@ -80,9 +80,10 @@ fn samples() -> Vec<Envelope> {
         }),
         sample(&LicenceSyncJobV1 { day, reason: "consent".into() }),
         sample(&CallRecordFetchJobV1 {
-            call_id: "e523d2ed-2966-4b6b-925b-754a88034cc5".into(),
-            change_type: "created".into(),
-            subscription_id: Some("7f105c7d-2dc5-4530-97cd-4e7ae6534c07".into()),
+            calls: vec![
+                CallToFetch { id: "e523d2ed-2966-4b6b-925b-754a88034cc5".into(), change_type: "created".into() },
+                CallToFetch { id: "7f105c7d-2dc5-4530-97cd-4e7ae6534c07".into(), change_type: "updated".into() },
+            ],
         }),
         sample(&SubscriptionEnsureJobV1 { reason: "reauthorizationRequired".into(), renew: true }),
         sample(&CallRecordBackfillJobV1 { backfill_id: "2d1f0c4e-8b7a-4a55-9e0f-6a1b2c3d4e5f".into() }),

@@ -176,15 +176,21 @@ impl Payload for LicenceSyncJobV1 {
     const KIND: Kind = Kind::LicenceSyncJobV1;
 }
 
-/// `job.callrecord_fetch.v1`: fetch call record `call_id` of the envelope's tenant and publish it.
+/// `job.callrecord_fetch.v1`: fetch the envelope's tenant's call records `calls` and publish each. The webhook
+/// puts the notifications that arrive together into one job (group commit), a backfill one LIST page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallRecordFetchJobV1 {
-    pub call_id: String,
+    pub calls: Vec<CallToFetch>,
+}
+
+/// One call record to fetch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallToFetch {
+    pub id: String,
     /// `created` or `updated` (from a change notification) or `backfill`.
     pub change_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subscription_id: Option<String>,
 }
 
 impl Payload for CallRecordFetchJobV1 {

@@ -40,7 +40,7 @@ pub enum Kind {
     /// Collector job: run the daily licence sync of a tenant.
     #[serde(rename = "job.licence_sync.v1")]
     LicenceSyncJobV1,
-    /// Collector job: fetch one call record (after a change notification or from a backfill).
+    /// Collector job: fetch call records (after change notifications or from a backfill).
     #[serde(rename = "job.callrecord_fetch.v1")]
     CallRecordFetchJobV1,
     /// Collector job: make sure the tenant has a live call-record subscription (create, renew, reauthorize).

@@ -45,6 +45,20 @@ impl CallRecordFetchRow {
         Ok(())
     }
 
+    /// The versions collected of those of `ids` that were fetched.
+    pub fn versions(
+        conn: &mut Conn<'_>,
+        tenant_id: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>, DbError> {
+        let found: Vec<(String, i64)> = with_conn!(conn, |c| callrecord_fetches::table
+            .filter(callrecord_fetches::tenant_id.eq(tenant_id))
+            .filter(callrecord_fetches::id.eq_any(ids))
+            .select((callrecord_fetches::id, callrecord_fetches::version))
+            .load(c))?;
+        Ok(found.into_iter().collect())
+    }
+
     /// Which of `ids` were already fetched.
     pub fn known(conn: &mut Conn<'_>, tenant_id: &str, ids: &[String]) -> Result<HashSet<String>, DbError> {
         let found: Vec<String> = with_conn!(conn, |c| callrecord_fetches::table

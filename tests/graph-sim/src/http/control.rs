@@ -20,6 +20,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/_sim/faults", web::delete().to(clear_faults))
         .route("/_sim/requests", web::get().to(requests))
         .route("/_sim/deliveries", web::get().to(deliveries))
+        .route("/_sim/tenants/{tenant}/subscriptions", web::get().to(subscriptions))
         .route("/_sim/subscriptions/{id}/lifecycle/{event}", web::post().to(lifecycle))
         .route("/_sim/subscriptions/{id}/expire", web::post().to(expire))
         .route("/_sim/subscriptions/{id}", web::delete().to(delete_subscription))
@@ -58,6 +59,11 @@ async fn update_call(sim: web::Data<Sim>, path: web::Path<(String, String)>) -> 
         Some(version) => HttpResponse::Ok().json(json!({ "version": version })),
         None => HttpResponse::NotFound().finish(),
     }
+}
+
+/// A tenant's subscriptions as Graph holds them, `clientState` included (benchmarks post notifications with it).
+async fn subscriptions(sim: web::Data<Sim>, path: web::Path<String>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.subscriptions(&path.into_inner()))
 }
 
 #[derive(Deserialize)]
