@@ -1,8 +1,9 @@
 //! Fetches call records with all their sessions and publishes each as `callrecord.v1`.
 //!
 //! `GET callRecords/{id}?$expand=sessions($expand=segments)`, then every `sessions@odata.nextLink` page (60
-//! sessions each); the pages' sessions are appended to `sessions` and the link removed, so the published record
-//! is the record as Graph holds it. A record notified twice is fetched once where possible (a `created`
+//! sessions each); the pages' sessions are appended to `sessions` and the link removed. Then
+//! `GET callRecords/{id}/participants_v2` (130 per page) into `participants_v2`. So the published record is the
+//! record as Graph holds it, relationships included. A record notified twice is fetched once where possible (a `created`
 //! notification for a record already fetched is skipped); an `updated` one is fetched and published only when its
 //! `version` is newer than the one collected.
 //!
@@ -88,24 +89,42 @@ impl Fetcher {
         }
     }
 
-    /// The record with every session page merged in.
+    /// The record with every session page merged in, and its `participants_v2` (every page) added.
     pub async fn get_record(&self, tenant: &str, call_id: &str) -> Result<Value, GraphError> {
         let url = self.graph.url(&format!("/communications/callRecords/{call_id}?$expand=sessions($expand=segments)"));
         let mut record = self.graph.get_json(tenant, Api::CallRecords, &url).await?;
-        let mut next = record
+        let next = record
             .as_object_mut()
             .and_then(|r| r.remove("sessions@odata.nextLink"))
             .and_then(|v| v.as_str().map(String::from));
+        let first = record.get_mut("sessions").map(Value::take).and_then(|v| match v {
+            Value::Array(sessions) => Some(sessions),
+            _ => None,
+        });
+        record["sessions"] = Value::Array(self.rest_of_pages(tenant, first.unwrap_or_default(), next).await?);
+        // GET with $expand=sessions does not carry participants_v2 (only organizer_v2 is expanded by default), and
+        // since the deprecated endpoint identities stopped, a phone party is named only there (graph-api.md §6.2).
+        let url = self.graph.url(&format!("/communications/callRecords/{call_id}/participants_v2"));
+        let page = self.graph.get_json(tenant, Api::CallRecords, &url).await?;
+        let next = page["@odata.nextLink"].as_str().map(String::from);
+        let first = page["value"].as_array().cloned().unwrap_or_default();
+        record["participants_v2"] = Value::Array(self.rest_of_pages(tenant, first, next).await?);
+        Ok(record)
+    }
+
+    /// `items` followed by the `value` of every page from `next` on.
+    async fn rest_of_pages(
+        &self,
+        tenant: &str,
+        mut items: Vec<Value>,
+        mut next: Option<String>,
+    ) -> Result<Vec<Value>, GraphError> {
         while let Some(url) = next {
             let page = self.graph.get_json(tenant, Api::CallRecords, &url).await?;
-            let more = page["value"].as_array().cloned().unwrap_or_default();
-            match record.get_mut("sessions").and_then(Value::as_array_mut) {
-                Some(sessions) => sessions.extend(more),
-                None => record["sessions"] = Value::Array(more),
-            }
+            items.extend(page["value"].as_array().cloned().unwrap_or_default());
             next = page["@odata.nextLink"].as_str().map(String::from);
         }
-        Ok(record)
+        Ok(items)
     }
 
     /// `known`: the version already collected, if any.

@@ -10,7 +10,8 @@ use serde_json::Value;
 use super::{Kind, Payload};
 
 /// `callrecord.v1`: the body of `GET /communications/callRecords/{id}?$expand=sessions($expand=segments)`, with
-/// the sessions of every `sessions@odata.nextLink` page appended to `sessions` (and the link removed).
+/// the sessions of every `sessions@odata.nextLink` page appended to `sessions` (and the link removed), and the
+/// participants of `GET /communications/callRecords/{id}/participants_v2` (every page) as `participants_v2`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CallRecordV1(pub Value);
