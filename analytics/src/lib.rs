@@ -1,7 +1,11 @@
 //! analytics: consumes raw records from the broker, normalises them into PostgreSQL (idempotently, acking only
 //! after commit), and computes rollups and licence findings.
 
+pub mod findings;
 pub mod handlers;
+pub mod normalise;
+pub mod prices;
+pub mod recompute;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -34,5 +38,11 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
     let stop = running.stop_token();
     let broker = deps.broker.clone();
     running.spawn("consumer", async move { Ok(run_consumer(broker, options, handler, stop).await?) });
+    if config.analytics.recompute {
+        let metrics = recompute::Metrics::new(&deps.registry);
+        let interval = Duration::from_millis(config.analytics.recompute_interval_ms.max(10));
+        let (pool, stop) = (deps.pool.clone(), running.stop_token());
+        running.spawn("recompute", recompute::run(pool, interval, metrics, stop));
+    }
     Ok(running)
 }

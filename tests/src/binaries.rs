@@ -65,6 +65,11 @@ impl ServiceProcess {
         }
     }
 
+    /// Kills the process (SIGKILL: no shutdown, no draining, as when a node dies) and reaps it.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Whether the process has exited on its own.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()

@@ -102,6 +102,17 @@ impl Stack {
         self.sim.tenant(n)
     }
 
+    /// Starts analytics in-process on the stack's database and broker (consumer and recompute worker).
+    pub async fn start_analytics(&mut self) {
+        let mut config = self.config.clone();
+        config.listen = Some(format!("127.0.0.1:{}", free_port()).parse().unwrap_or_else(|e| panic!("{e}")));
+        config.analytics.recompute_interval_ms = 50;
+        let running = sua_analytics::build(&config, self.deps.clone())
+            .await
+            .unwrap_or_else(|e| panic!("analytics did not start: {e:#}"));
+        self.services.push(tokio::spawn(running.run_until_stopped(self.shutdown.clone())));
+    }
+
     /// Follows a consent link the way a browser does: Microsoft's page answers with a redirect to the collector's
     /// callback; returns the callback's status and page.
     pub async fn follow_consent_link(&self, consent_url: &str) -> (u16, String) {

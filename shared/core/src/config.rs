@@ -60,6 +60,22 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub sync: SyncConfig,
     pub callrecords: CallRecordsConfig,
+    pub analytics: AnalyticsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Whether this replica runs the recompute worker (rollups and findings); any number may.
+    pub recompute: bool,
+    /// How long the recompute worker waits when it found nothing to do.
+    pub recompute_interval_ms: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self { recompute: true, recompute_interval_ms: 500 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +223,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             sync: SyncConfig::default(),
             callrecords: CallRecordsConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }

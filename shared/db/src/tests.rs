@@ -55,6 +55,7 @@ fn schema_matches_both_backends() {
                 .limit(0)
                 .load(c))?;
             with_conn!(&mut *conn, |c| backfills::table.select(BackfillRow::as_select()).limit(0).load(c))?;
+            analytics_tables_load(conn)?;
             Ok(())
         })();
         result.unwrap_or_else(|e| panic!("schema.rs disagrees with the {backend} migrations: {e}"));
@@ -99,6 +100,12 @@ fn record(version: i64, raw: &str) -> CallRecordRow {
         organizer_id: None,
         raw: raw.into(),
         received_at: at,
+        day: Some(at.date()),
+        duration_seconds: 0,
+        participants: 0,
+        pstn: false,
+        streams: 0,
+        poor_streams: 0,
     }
 }
 
@@ -258,5 +265,142 @@ fn call_record_fetches_keep_the_highest_version_and_report_known_ids() {
         assert_eq!(CallRecordFetchRow::find(conn, "t1", "c1").unwrap().unwrap().version, 2, "{backend}");
         let known = CallRecordFetchRow::known(conn, "t1", &["c1".to_string(), "c2".to_string()]).unwrap();
         assert_eq!(known.into_iter().collect::<Vec<_>>(), vec!["c1".to_string()], "{backend}");
+    });
+}
+
+fn analytics_tables_load(conn: &mut Conn<'_>) -> Result<(), DbError> {
+    use crate::models::*;
+    macro_rules! load {
+        ($table:ident, $row:ty) => {
+            with_conn!(&mut *conn, |c| crate::schema::$table::table.select(<$row>::as_select()).limit(0).load(c))?
+        };
+    }
+    let _: Vec<SnapshotRow> = load!(snapshots, SnapshotRow);
+    let _: Vec<SnapshotPartRow> = load!(snapshot_parts, SnapshotPartRow);
+    let _: Vec<SkuRow> = load!(skus, SkuRow);
+    let _: Vec<SkuPlanRow> = load!(sku_plans, SkuPlanRow);
+    let _: Vec<UserRow> = load!(users, UserRow);
+    let _: Vec<AssignmentRow> = load!(assignments, AssignmentRow);
+    let _: Vec<TeamsActivityRow> = load!(teams_activity, TeamsActivityRow);
+    let _: Vec<CallParticipantRow> = load!(call_participants, CallParticipantRow);
+    let _: Vec<CallSessionRow> = load!(call_sessions, CallSessionRow);
+    let _: Vec<CallSegmentRow> = load!(call_segments, CallSegmentRow);
+    let _: Vec<CallStreamRow> = load!(call_streams, CallStreamRow);
+    let _: Vec<CallUserFactRow> = load!(call_user_facts, CallUserFactRow);
+    let _: Vec<PstnCallRow> = load!(pstn_calls, PstnCallRow);
+    let _: Vec<rollups::UserDayUsage> = load!(call_usage_daily, rollups::UserDayUsage);
+    let _: Vec<rollups::TenantDayUsage> = load!(call_usage_tenant_daily, rollups::TenantDayUsage);
+    let _: Vec<rollups::PstnDayUsage> = load!(pstn_usage_daily, rollups::PstnDayUsage);
+    let _: Vec<PriceOverrideRow> = load!(price_overrides, PriceOverrideRow);
+    let _: Vec<TenantSettingsRow> = load!(tenant_settings, TenantSettingsRow);
+    let _: Vec<FindingRow> = load!(findings, FindingRow);
+    Ok(())
+}
+
+fn part(run: &str, part: &str, page: i32) -> crate::models::SnapshotPartRow {
+    crate::models::SnapshotPartRow { run_id: run.into(), part: part.into(), page, records: 1, received_at: now() }
+}
+
+#[test]
+fn a_snapshot_becomes_current_only_when_completed_and_whole_and_only_if_not_older() {
+    use crate::models::SnapshotRow;
+    use crate::models::snapshots::{CURRENT, SUPERSEDED};
+    with_each_backend(|backend, conn| {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let expected = r#"{"skus":1,"users":2,"teams_activity":0}"#;
+        // Day 1: parts arrive before and after sync.completed, one twice.
+        SnapshotRow::lock(conn, "run-1", "t1", day, now()).unwrap();
+        assert!(SnapshotRow::record_part(conn, &part("run-1", "users", 2)).unwrap());
+        assert!(!SnapshotRow::record_part(conn, &part("run-1", "users", 2)).unwrap(), "{backend}: redelivery");
+        assert!(!SnapshotRow::try_make_current(conn, "run-1", now()).unwrap(), "{backend}: not completed yet");
+        assert!(SnapshotRow::complete(conn, "run-1", day, expected, true, Some(true), now()).unwrap());
+        assert!(!SnapshotRow::complete(conn, "run-1", day, expected, true, Some(true), now()).unwrap());
+        assert!(!SnapshotRow::try_make_current(conn, "run-1", now()).unwrap(), "{backend}: pages missing");
+        SnapshotRow::record_part(conn, &part("run-1", "skus", 1)).unwrap();
+        SnapshotRow::record_part(conn, &part("run-1", "users", 1)).unwrap();
+        assert!(SnapshotRow::try_make_current(conn, "run-1", now()).unwrap(), "{backend}");
+        assert!(!SnapshotRow::try_make_current(conn, "run-1", now()).unwrap(), "{backend}: once");
+        // Day 2 replaces it; a late run of day 0 never does.
+        let next = day.succ_opt().unwrap();
+        SnapshotRow::lock(conn, "run-2", "t1", next, now()).unwrap();
+        SnapshotRow::complete(conn, "run-2", next, r#"{"skus":1}"#, true, None, now()).unwrap();
+        SnapshotRow::record_part(conn, &part("run-2", "skus", 1)).unwrap();
+        assert!(SnapshotRow::try_make_current(conn, "run-2", now()).unwrap());
+        let old = day.pred_opt().unwrap();
+        SnapshotRow::lock(conn, "run-0", "t1", old, now()).unwrap();
+        SnapshotRow::complete(conn, "run-0", old, r#"{"skus":1}"#, true, None, now()).unwrap();
+        SnapshotRow::record_part(conn, &part("run-0", "skus", 1)).unwrap();
+        assert!(!SnapshotRow::try_make_current(conn, "run-0", now()).unwrap(), "{backend}: older than current");
+        let states: Vec<(String, String)> =
+            SnapshotRow::history(conn, "t1").unwrap().into_iter().map(|s| (s.run_id, s.state)).collect();
+        assert_eq!(
+            states,
+            vec![
+                ("run-2".into(), CURRENT.into()),
+                ("run-1".into(), SUPERSEDED.into()),
+                ("run-0".into(), SUPERSEDED.into())
+            ],
+            "{backend}"
+        );
+        assert_eq!(SnapshotRow::current(conn, "t1").unwrap().unwrap().run_id, "run-2");
+        let (_, findings_marks) = crate::models::rollups::backlog(conn).unwrap();
+        assert_eq!(findings_marks, 2, "{backend}: a findings recompute per snapshot made current");
+    });
+}
+
+#[test]
+fn rollups_are_rebuilt_from_marks_and_a_newer_version_replaces_its_contribution() {
+    use crate::models::{CallUserFactRow, NormalisedCall, rollups};
+    with_each_backend(|backend, conn| {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let fact = |user: &str, seconds: i64| CallUserFactRow {
+            tenant_id: "t1".into(),
+            call_id: "call-1".into(),
+            user_id: user.into(),
+            day,
+            group_call: 1,
+            video: 0,
+            pstn: 0,
+            seconds,
+            streams: 2,
+            poor_streams: 1,
+        };
+        let mut v1 = record(1, "v1");
+        v1.start_at = day.and_hms_opt(9, 0, 0).unwrap();
+        v1.day = Some(day);
+        v1.call_type = "groupCall".into();
+        v1.duration_seconds = 600;
+        let children = NormalisedCall { user_facts: vec![fact("a", 600), fact("b", 300)], ..Default::default() };
+        assert!(CallRecordRow::store(conn, &v1, &children).unwrap());
+        assert!(!CallRecordRow::store(conn, &v1, &children).unwrap(), "{backend}: replay");
+        assert_eq!(rollups::pending(conn, 10).unwrap(), vec![("t1".to_string(), day)]);
+        assert_eq!(rollups::recompute(conn, "t1", day).unwrap(), 1);
+        assert!(rollups::pending(conn, 10).unwrap().is_empty());
+        let users = rollups::user_days(conn, "t1").unwrap();
+        assert_eq!(
+            users.iter().map(|u| (u.user_id.as_str(), u.calls, u.seconds)).collect::<Vec<_>>(),
+            vec![("a", 1, 600), ("b", 1, 300)]
+        );
+        // Version 2 drops b and lengthens the call.
+        let mut v2 = v1.clone();
+        v2.version = 2;
+        v2.duration_seconds = 900;
+        assert!(
+            CallRecordRow::store(conn, &v2, &NormalisedCall { user_facts: vec![fact("a", 900)], ..Default::default() })
+                .unwrap()
+        );
+        rollups::recompute(conn, "t1", day).unwrap();
+        let users = rollups::user_days(conn, "t1").unwrap();
+        assert_eq!(
+            users.iter().map(|u| (u.user_id.as_str(), u.calls, u.seconds, u.group_calls)).collect::<Vec<_>>(),
+            vec![("a", 1, 900, 1)],
+            "{backend}"
+        );
+        let tenant = rollups::tenant_days(conn, "t1").unwrap();
+        assert_eq!(
+            (tenant[0].calls, tenant[0].seconds, tenant[0].group_calls, tenant[0].peer_calls),
+            (1, 900, 1, 0),
+            "{backend}"
+        );
     });
 }

@@ -35,6 +35,8 @@ pub const EXCHANGE_S_FOUNDATION: Plan =
     Plan { id: "113feb6c-3fe4-4440-bddc-54d774bf0318", name: "EXCHANGE_S_FOUNDATION", applies_to: "Company" };
 pub const ADALLOM_S_O365: Plan =
     Plan { id: "8c098270-9dd4-4350-9b30-ba4703f3b36b", name: "ADALLOM_S_O365", applies_to: "User" };
+pub const ADALLOM_S_STANDALONE: Plan =
+    Plan { id: "2e2ddb96-6af9-4b1d-a3f0-d6ecfd22edb2", name: "ADALLOM_S_STANDALONE", applies_to: "User" };
 pub const ADALLOM_S_DISCOVERY: Plan =
     Plan { id: "932ad362-64a8-4783-9106-97849a1a30b9", name: "ADALLOM_S_DISCOVERY", applies_to: "User" };
 
@@ -74,6 +76,7 @@ pub const SPE_E5: Sku = Sku {
         AAD_PREMIUM_P2,
         MFA_PREMIUM,
         ADALLOM_S_O365,
+        ADALLOM_S_STANDALONE,
     ],
 };
 pub const ENTERPRISEPACK: Sku = Sku {

@@ -136,12 +136,15 @@ async fn a_message_whose_handler_always_fails_is_dead_lettered_at_the_delivery_l
     assert_eq!(Envelope::from_slice(&letter.body).unwrap().id, message.id);
     assert_eq!(letter.headers.get("x-first-death-reason").map(String::as_str), Some("rejected"));
     assert_eq!(handler.calls.load(Ordering::SeqCst), 3, "handled exactly delivery_limit times");
-    assert_eq!(
-        test.counter("sua_messages_dead_lettered_total", &[("reason", "delivery_limit")]),
-        1,
-        "the dead letter is counted"
-    );
-    assert_eq!(test.counter("sua_messages_handled_total", &[("outcome", "retried")]), 2);
+    // The letter can be seen in the dead-letter queue a moment before the consumer counts it.
+    eventually("the dead letter is counted", WAIT, || async {
+        test.counter("sua_messages_dead_lettered_total", &[("reason", "delivery_limit")]) == 1
+    })
+    .await;
+    eventually("both retries are counted", WAIT, || async {
+        test.counter("sua_messages_handled_total", &[("outcome", "retried")]) == 2
+    })
+    .await;
     letter.ack().await.unwrap();
     stop.cancel();
     task.await.unwrap();

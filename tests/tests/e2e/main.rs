@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on the first unexpected error")]
 
+mod analytics;
 mod broker_contract;
 mod callrecords;
 mod disruptive;

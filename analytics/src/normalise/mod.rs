@@ -1,0 +1,103 @@
+//! Raw Graph JSON (and the activity report's CSV) → rows. Pure functions: no I/O, so every rule is unit-tested.
+//!
+//! A field Graph documents as required and that is missing or malformed makes the whole message fail (it is then
+//! dead-lettered, never half-stored); optional fields become `None`.
+
+pub mod calls;
+pub mod directory;
+pub mod pstn;
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+
+pub(crate) fn text<'a>(value: &'a Value, field: &str) -> anyhow::Result<&'a str> {
+    value.get(field).and_then(Value::as_str).ok_or_else(|| anyhow!("{field} is missing or not a string"))
+}
+
+pub(crate) fn opt_text(value: &Value, field: &str) -> Option<String> {
+    value.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+pub(crate) fn instant(value: &Value, field: &str) -> anyhow::Result<NaiveDateTime> {
+    let raw = text(value, field)?;
+    parse_instant(raw).with_context(|| format!("{field} is not a date-time: {raw}"))
+}
+
+pub(crate) fn opt_instant(value: &Value, field: &str) -> Option<NaiveDateTime> {
+    value.get(field).and_then(Value::as_str).and_then(|raw| parse_instant(raw).ok())
+}
+
+/// An ISO 8601 instant as Graph writes it (`Z` or an offset, any fraction) in UTC; Graph's "no value" placeholder
+/// `0001-01-01T00:00:00Z` counts as absent.
+pub(crate) fn parse_instant(raw: &str) -> anyhow::Result<NaiveDateTime> {
+    let parsed: DateTime<Utc> = raw.parse()?;
+    let naive = parsed.naive_utc();
+    if naive.and_utc().timestamp() <= -62_135_596_800 {
+        return Err(anyhow!("placeholder date-time"));
+    }
+    use chrono::SubsecRound;
+    Ok(naive.trunc_subsecs(6))
+}
+
+/// An ISO 8601 duration as Graph writes media metrics (`PT0.012S`, `PT1M2.5S`, `P1DT2H`) in seconds.
+pub(crate) fn parse_duration(raw: &str) -> Option<f64> {
+    let rest = raw.strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, t),
+        None => (rest, ""),
+    };
+    let mut seconds = 0.0;
+    let mut number = String::new();
+    for ch in date.chars() {
+        if ch.is_ascii_digit() || ch == '.' {
+            number.push(ch);
+        } else {
+            let n: f64 = number.parse().ok()?;
+            number.clear();
+            seconds += n * match ch {
+                'D' => 86_400.0,
+                'W' => 604_800.0,
+                _ => return None,
+            };
+        }
+    }
+    for ch in time.chars() {
+        if ch.is_ascii_digit() || ch == '.' {
+            number.push(ch);
+        } else {
+            let n: f64 = number.parse().ok()?;
+            number.clear();
+            seconds += n * match ch {
+                'H' => 3_600.0,
+                'M' => 60.0,
+                'S' => 1.0,
+                _ => return None,
+            };
+        }
+    }
+    number.is_empty().then_some(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_as_graph_writes_them() {
+        assert_eq!(parse_duration("PT0.012S"), Some(0.012));
+        assert_eq!(parse_duration("PT1M2.5S"), Some(62.5));
+        assert_eq!(parse_duration("P1DT2H"), Some(93_600.0));
+        assert_eq!(parse_duration("PT"), Some(0.0));
+        assert_eq!(parse_duration("12"), None);
+        assert_eq!(parse_duration("PT5"), None);
+    }
+
+    #[test]
+    fn instants_are_utc_and_the_placeholder_is_absent() {
+        let at = parse_instant("2026-11-20T10:00:00.1234567+01:00").unwrap();
+        assert_eq!(at.to_string(), "2026-11-20 09:00:00.123456");
+        assert!(parse_instant("0001-01-01T00:00:00Z").is_err());
+        assert!(parse_instant("yesterday").is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! `pstn.calls.v1` pages (`getPstnCalls` → pstnCallLogRow, `getDirectRoutingCalls` → directRoutingLogRow) → rows.
+
+use anyhow::anyhow;
+use serde_json::Value;
+use sua_core::messages::PstnSource;
+use sua_db::models::PstnCallRow;
+
+use super::{instant, opt_instant, opt_text, text};
+
+/// Decimal places of an ISO 4217 currency's minor unit (2 unless listed).
+pub fn minor_unit_digits(currency: &str) -> u32 {
+    match currency.to_ascii_uppercase().as_str() {
+        "JPY" | "KRW" | "CLP" | "ISK" | "VND" | "XAF" | "XOF" | "PYG" | "UGX" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "IQD" | "LYD" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// A decimal amount in minor units, rounded half away from zero.
+pub fn to_minor(amount: f64, currency: &str) -> i64 {
+    let scale = 10f64.powi(minor_unit_digits(currency) as i32);
+    (amount * scale).round() as i64
+}
+
+pub fn page(tenant_id: &str, source: PstnSource, body: &Value) -> anyhow::Result<Vec<PstnCallRow>> {
+    let rows = body.get("value").and_then(Value::as_array).ok_or_else(|| anyhow!("the page has no value array"))?;
+    let source_name = match source {
+        PstnSource::Pstn => "pstn",
+        PstnSource::DirectRouting => "direct_routing",
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let start_at = instant(row, "startDateTime")?;
+        let end_at = opt_instant(row, "endDateTime");
+        let duration = row
+            .get("duration")
+            .and_then(Value::as_i64)
+            .or_else(|| end_at.map(|end| (end - start_at).num_seconds()))
+            .unwrap_or(0)
+            .max(0);
+        let currency = opt_text(row, "currency");
+        let charge_minor = match (row.get("charge").and_then(Value::as_f64), &currency) {
+            (Some(charge), Some(currency)) => Some(to_minor(charge, currency)),
+            _ => None,
+        };
+        out.push(PstnCallRow {
+            tenant_id: tenant_id.to_string(),
+            source: source_name.to_string(),
+            id: text(row, "id")?.to_string(),
+            user_id: opt_text(row, "userId").map(|s| s.to_ascii_lowercase()),
+            user_principal_name: opt_text(row, "userPrincipalName"),
+            call_type: opt_text(row, "callType").unwrap_or_default(),
+            start_at,
+            end_at,
+            day: start_at.date(),
+            duration_seconds: duration,
+            charge_minor,
+            currency: charge_minor.and(currency),
+            destination: opt_text(row, "destinationName"),
+            raw: row.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn charges_become_minor_units_of_their_currency() {
+        assert_eq!(to_minor(0.36, "USD"), 36);
+        assert_eq!(to_minor(12.345, "KWD"), 12_345);
+        assert_eq!(to_minor(120.0, "JPY"), 120);
+    }
+
+    #[test]
+    fn a_pstn_row_and_a_direct_routing_row_normalise() {
+        let body = json!({"value": [{"id": "9c4984c7", "userId": "DB03C14B", "startDateTime": "2026-11-20T10:00:00Z",
+            "endDateTime": "2026-11-20T10:05:00Z", "duration": 300, "charge": 0.36, "currency": "USD",
+            "callType": "user_out", "destinationName": "United States"}]});
+        let rows = page("t", PstnSource::Pstn, &body).unwrap();
+        assert_eq!(
+            (rows[0].charge_minor, rows[0].currency.as_deref(), rows[0].duration_seconds),
+            (Some(36), Some("USD"), 300)
+        );
+        assert_eq!(rows[0].user_id.as_deref(), Some("db03c14b"));
+        let body = json!({"value": [{"id": "x", "startDateTime": "2026-11-20T10:00:00Z", "endDateTime": "2026-11-20T10:01:00Z",
+            "callType": "ByotIn"}]});
+        let rows = page("t", PstnSource::DirectRouting, &body).unwrap();
+        assert_eq!(
+            (rows[0].charge_minor, rows[0].duration_seconds, rows[0].source.as_str()),
+            (None, 60, "direct_routing")
+        );
+        assert!(page("t", PstnSource::Pstn, &json!({"value": [{"id": "x"}]})).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! The recompute worker: rebuilds marked rollups and findings. Any number of replicas may run it; PostgreSQL
+//! advisory locks make two replicas queue on the same key instead of clashing.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use prometheus::{IntCounterVec, Registry};
+use sua_db::models::{FindingRow, PriceOverrideRow, PstnCallRow, SnapshotRow, TenantSettingsRow, findings, rollups};
+use sua_db::{Conn, DbError, Pool};
+use tokio_util::sync::CancellationToken;
+
+use crate::findings::{Inputs, Settings, compute};
+use crate::prices::PriceBook;
+
+/// Keys recomputed per pass before marks are looked up again.
+const ROLLUP_BATCH: i64 = 200;
+const FINDINGS_BATCH: i64 = 20;
+
+#[derive(Clone)]
+pub struct Metrics {
+    recomputed: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new(registry: &Registry) -> Self {
+        Self {
+            recomputed: sua_core::metrics::counter_vec(
+                registry,
+                "sua_analytics_recomputes_total",
+                "Rollup days and findings of tenants recomputed, by what (rollup, findings) and outcome.",
+                &["what", "outcome"],
+            ),
+        }
+    }
+}
+
+/// Recomputes one tenant's findings from its current snapshot (none without one); inside a transaction.
+pub fn recompute_findings(conn: &mut Conn<'_>, tenant_id: &str) -> Result<usize, DbError> {
+    findings::take_marks(conn, tenant_id)?;
+    let Some(snapshot) = SnapshotRow::current(conn, tenant_id)? else {
+        FindingRow::replace(conn, tenant_id, &[])?;
+        return Ok(0);
+    };
+    let data = SnapshotRow::load(conn, &snapshot.run_id)?;
+    let last_pstn_call: BTreeMap<String, chrono::NaiveDateTime> =
+        PstnCallRow::last_per_user(conn, tenant_id)?.into_iter().collect();
+    let prices = PriceBook::for_tenant(&PriceOverrideRow::for_tenant(conn, tenant_id)?);
+    let settings = Settings::from_row(TenantSettingsRow::find(conn, tenant_id)?.as_ref());
+    let as_of = snapshot.completed_at.or(snapshot.current_at).unwrap_or(snapshot.created_at);
+    let rows = compute(&Inputs {
+        tenant_id,
+        run_id: &snapshot.run_id,
+        as_of,
+        snapshot: &data,
+        sign_in_measured: snapshot.sign_in_activity,
+        last_pstn_call: &last_pstn_call,
+        prices: &prices,
+        settings: &settings,
+        computed_at: sua_db::now(),
+    });
+    FindingRow::replace(conn, tenant_id, &rows)?;
+    Ok(rows.len())
+}
+
+/// One pass over the marks; returns how many keys it recomputed.
+pub fn pass(conn: &mut Conn<'_>, metrics: Option<&Metrics>) -> Result<usize, DbError> {
+    let mut done = 0;
+    for (tenant, day) in rollups::pending(conn, ROLLUP_BATCH)? {
+        let result = conn.transaction(|tx| rollups::recompute(tx, &tenant, day));
+        if let Some(m) = metrics {
+            m.recomputed.with_label_values(&["rollup", if result.is_ok() { "ok" } else { "failed" }]).inc();
+        }
+        result?;
+        done += 1;
+    }
+    for tenant in findings::pending(conn, FINDINGS_BATCH)? {
+        let result = conn.transaction(|tx| recompute_findings(tx, &tenant));
+        if let Some(m) = metrics {
+            m.recomputed.with_label_values(&["findings", if result.is_ok() { "ok" } else { "failed" }]).inc();
+        }
+        let count = result?;
+        tracing::info!(tenant = %tenant, findings = count, "findings recomputed");
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Runs passes until `stop`; waits `interval` after a pass that found nothing (or failed).
+pub async fn run(pool: Pool, interval: Duration, metrics: Metrics, stop: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        let m = metrics.clone();
+        let wait = match pool.run(move |conn| pass(conn, Some(&m))).await {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => {
+                tracing::warn!(%error, "recompute pass failed; will retry");
+                true
+            }
+        };
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        if wait {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = stop.cancelled() => return Ok(()),
+            }
+        }
+    }
+}

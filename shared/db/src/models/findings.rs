@@ -1,0 +1,146 @@
+//! Licence findings, the per-tenant price overrides and thresholds they use, and their recompute marks.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use crate::schema::{findings, findings_marks, price_overrides, tenant_settings};
+use crate::{Conn, DbError, with_conn};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = findings, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
+pub struct FindingRow {
+    pub tenant_id: String,
+    /// `kind:user:sku`, stable across recomputes.
+    pub id: String,
+    pub run_id: String,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub department: Option<String>,
+    pub sku_id: Option<String>,
+    pub sku_part_number: Option<String>,
+    pub units: i64,
+    /// `saving` (money that can stop) or `cost` (money at risk, e.g. a true-up).
+    pub effect: String,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    /// JSON object.
+    pub evidence: String,
+    pub computed_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = price_overrides, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct PriceOverrideRow {
+    pub tenant_id: String,
+    pub sku_part_number: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub updated_at: NaiveDateTime,
+    pub updated_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tenant_settings, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct TenantSettingsRow {
+    pub tenant_id: String,
+    pub inactive_days: i32,
+    pub new_account_grace_days: i32,
+    pub phone_idle_days: i32,
+    /// JSON array of user ids or principal names.
+    pub excluded_users: String,
+    pub updated_at: NaiveDateTime,
+    pub updated_by: String,
+}
+
+impl FindingRow {
+    /// Replaces the tenant's findings; call inside a transaction.
+    pub fn replace(conn: &mut Conn<'_>, tenant_id: &str, rows: &[FindingRow]) -> Result<(), DbError> {
+        with_conn!(&mut *conn, |c| diesel::delete(findings::table.filter(findings::tenant_id.eq(tenant_id)))
+            .execute(c))?;
+        crate::insert_new!(conn, findings::table, rows, 15);
+        Ok(())
+    }
+
+    pub fn for_tenant(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Vec<FindingRow>, DbError> {
+        Ok(with_conn!(conn, |c| findings::table
+            .filter(findings::tenant_id.eq(tenant_id))
+            .order(findings::id)
+            .select(FindingRow::as_select())
+            .load(c))?)
+    }
+}
+
+/// Queues a findings recompute of the tenant (e.g. after a price or threshold change).
+pub fn mark(conn: &mut Conn<'_>, tenant_id: &str) -> Result<(), DbError> {
+    with_conn!(conn, |c| diesel::insert_into(findings_marks::table)
+        .values(findings_marks::tenant_id.eq(tenant_id))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Up to `limit` tenants with a findings recompute queued, oldest mark first.
+pub fn pending(conn: &mut Conn<'_>, limit: i64) -> Result<Vec<String>, DbError> {
+    let rows: Vec<(String, Option<i64>)> = with_conn!(conn, |c| findings_marks::table
+        .group_by(findings_marks::tenant_id)
+        .select((findings_marks::tenant_id, diesel::dsl::min(findings_marks::seq)))
+        .order(diesel::dsl::min(findings_marks::seq))
+        .limit(limit)
+        .load(c))?;
+    Ok(rows.into_iter().map(|(t, _)| t).collect())
+}
+
+/// Takes the tenant's marks (inside the recompute's transaction; PostgreSQL replicas queue on an advisory lock).
+pub fn take_marks(conn: &mut Conn<'_>, tenant_id: &str) -> Result<usize, DbError> {
+    if let Conn::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('findings/' || $1))")
+            .bind::<Text, _>(tenant_id)
+            .execute(&mut **c)?;
+    }
+    Ok(with_conn!(conn, |c| diesel::delete(findings_marks::table.filter(findings_marks::tenant_id.eq(tenant_id)))
+        .execute(c))?)
+}
+
+impl PriceOverrideRow {
+    pub fn for_tenant(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Vec<PriceOverrideRow>, DbError> {
+        Ok(with_conn!(conn, |c| price_overrides::table
+            .filter(price_overrides::tenant_id.eq(tenant_id))
+            .order(price_overrides::sku_part_number)
+            .select(PriceOverrideRow::as_select())
+            .load(c))?)
+    }
+
+    /// Sets a price and queues a findings recompute.
+    pub fn put(conn: &mut Conn<'_>, row: &PriceOverrideRow) -> Result<(), DbError> {
+        with_conn!(&mut *conn, |c| diesel::insert_into(price_overrides::table)
+            .values(row)
+            .on_conflict((price_overrides::tenant_id, price_overrides::sku_part_number))
+            .do_update()
+            .set(row)
+            .execute(c))?;
+        mark(conn, &row.tenant_id)
+    }
+}
+
+impl TenantSettingsRow {
+    pub fn find(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Option<TenantSettingsRow>, DbError> {
+        Ok(with_conn!(conn, |c| tenant_settings::table
+            .find(tenant_id)
+            .select(TenantSettingsRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// Sets the tenant's thresholds and queues a findings recompute.
+    pub fn put(conn: &mut Conn<'_>, row: &TenantSettingsRow) -> Result<(), DbError> {
+        with_conn!(&mut *conn, |c| diesel::insert_into(tenant_settings::table)
+            .values(row)
+            .on_conflict(tenant_settings::tenant_id)
+            .do_update()
+            .set(row)
+            .execute(c))?;
+        mark(conn, &row.tenant_id)
+    }
+}

@@ -1,0 +1,381 @@
+//! analytics end to end: a simulated tenant → collector → RabbitMQ → analytics → tables that hold exactly what
+//! the simulator generated, and the findings the generator built users to trigger. Expected values come from the
+//! generator's own model (profiles, sign-in ages, subscriptions, calls), never from analytics' code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use sua_core::messages::{CallRecordV1, Envelope};
+use sua_db::Pool;
+use sua_db::models::{CallRecordRow, FindingRow, PstnCallRow, SnapshotData, SnapshotRow, rollups};
+use sua_graph_sim::calls::{self, CallHeader, Party};
+use sua_graph_sim::catalog;
+use sua_graph_sim::tenant::{LicenceProfile, SignIn, TenantModel};
+use sua_graph_sim::{SimConfig, TenantSpec};
+use sua_tests::binaries::ServiceProcess;
+use sua_tests::stack::{Backend, Stack};
+use sua_tests::{BrokerUnderTest, TestBroker, TestDatabase, eventually};
+
+const WAIT: Duration = Duration::from_secs(150);
+
+fn sim(users: u32, calls_per_user: f64) -> SimConfig {
+    SimConfig {
+        tenants: vec![TenantSpec { users, entra_p1: true, concealed_names: true }],
+        calls_per_user,
+        days: 3,
+        ..SimConfig::default()
+    }
+}
+
+/// Every call of the generated history (all of it lies in the backfill and PSTN windows).
+fn history(model: &TenantModel, stack: &Stack) -> Vec<CallHeader> {
+    let sim = &stack.sim.sim.sim;
+    let to = Utc::now();
+    sim.calls_starting(model, to - chrono::Duration::days(5), to)
+}
+
+fn party_users(model: &TenantModel, call: &CallHeader) -> BTreeSet<String> {
+    calls::parties(model, call)
+        .into_iter()
+        .filter_map(|p| match p {
+            Party::User(user) => Some(user.id.clone()),
+            Party::Phone(_) => None,
+        })
+        .collect()
+}
+
+/// What the generator built each user to trigger, as `(kind, user, sku)`; seat findings as `(kind, "-", sku)`.
+fn expected_findings(model: &TenantModel, dialled: &BTreeSet<String>) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    let mut add = |kind: &str, user: &str, sku: &str| out.insert((kind.to_string(), user.to_string(), sku.to_string()));
+    let phone_skus = [catalog::MCOEV_SKU.id, catalog::MCOPSTN1_SKU.id, catalog::MCOPSTN2_SKU.id];
+    let suites_with_phone = [catalog::SPE_E5.id, catalog::ENTERPRISEPREMIUM.id];
+    for index in 0..model.spec.users {
+        let user = model.user(index);
+        if user.licences.is_empty() {
+            continue;
+        }
+        let skus: Vec<&str> = user.licences.iter().map(|(sku, _)| sku.id).collect();
+        if !user.account_enabled {
+            skus.iter().for_each(|sku| {
+                add("disabled_account", &user.id, sku);
+            });
+            continue;
+        }
+        let new_account = user.created > model.clock - chrono::Duration::days(30);
+        if !new_account {
+            let kind = match user.sign_in {
+                SignIn::Never => Some("never_signed_in"),
+                SignIn::DaysAgo(days) if days > 90 => Some("inactive_user"),
+                SignIn::DaysAgo(_) => None,
+            };
+            if let Some(kind) = kind {
+                skus.iter().for_each(|sku| {
+                    add(kind, &user.id, sku);
+                });
+                continue;
+            }
+        }
+        let redundant = match user.profile {
+            LicenceProfile::E5RedundantPhone => Some(catalog::MCOEV_SKU.id),
+            LicenceProfile::E5RedundantP1 if model.spec.entra_p1 => Some(catalog::AAD_PREMIUM_SKU.id),
+            _ => None,
+        };
+        if let Some(sku) = redundant {
+            add("redundant_licence", &user.id, sku);
+        }
+        if dialled.contains(&user.id) {
+            continue;
+        }
+        for sku in &skus {
+            if Some(*sku) != redundant && phone_skus.contains(sku) {
+                add("unused_phone_licence", &user.id, sku);
+            }
+            if suites_with_phone.contains(sku) {
+                add("downgrade_candidate", &user.id, sku);
+            }
+        }
+    }
+    for sub in model.subscriptions() {
+        if sub.enabled > sub.consumed {
+            add("unassigned_seats", "-", sub.sku.id);
+        }
+        if sub.consumed > sub.enabled + sub.warning {
+            add("over_assigned", "-", sub.sku.id);
+        }
+    }
+    out
+}
+
+struct Stored {
+    snapshot: SnapshotRow,
+    data: SnapshotData,
+    records: Vec<CallRecordRow>,
+    call_users: Vec<(String, String)>,
+    pstn: Vec<PstnCallRow>,
+    tenant_days: Vec<rollups::TenantDayUsage>,
+    user_days: Vec<rollups::UserDayUsage>,
+    findings: Vec<FindingRow>,
+}
+
+async fn stored(pool: &Pool, tenant: &str) -> Stored {
+    let tenant = tenant.to_string();
+    pool.run(move |conn| {
+        let snapshot = SnapshotRow::current(conn, &tenant)?.expect("a current snapshot");
+        let data = SnapshotRow::load(conn, &snapshot.run_id)?;
+        Ok::<_, sua_db::DbError>(Stored {
+            snapshot,
+            data,
+            records: CallRecordRow::for_tenant(conn, &tenant)?,
+            call_users: CallRecordRow::users_by_call(conn, &tenant)?,
+            pstn: PstnCallRow::for_tenant(conn, &tenant)?,
+            tenant_days: rollups::tenant_days(conn, &tenant)?,
+            user_days: rollups::user_days(conn, &tenant)?,
+            findings: FindingRow::for_tenant(conn, &tenant)?,
+        })
+    })
+    .await
+    .unwrap()
+}
+
+async fn counts(pool: &Pool, tenant: &str) -> (bool, usize, usize, (i64, i64)) {
+    let tenant = tenant.to_string();
+    pool.run(move |conn| {
+        Ok::<_, sua_db::DbError>((
+            SnapshotRow::current(conn, &tenant)?.is_some(),
+            CallRecordRow::count_for_tenant(conn, &tenant)? as usize,
+            PstnCallRow::for_tenant(conn, &tenant)?.len(),
+            rollups::backlog(conn)?,
+        ))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_tenant_arrives_whole_and_every_finding_kind_names_exactly_the_users_built_for_it() {
+    whole_tenant(Backend::Production, 700).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_mode_normalises_a_tenant_and_finds_the_same_things() {
+    whole_tenant(Backend::Embedded, 400).await;
+}
+
+async fn whole_tenant(backend: Backend, users: u32) {
+    let mut stack = Stack::start(backend, sim(users, 0.25), |_| {}).await;
+    stack.start_analytics().await;
+    let (status, _) = stack.onboard().await;
+    assert_eq!(status, 200);
+    let tenant = stack.tenant(0);
+    let sim = stack.sim.sim.sim.clone();
+    let model = sim.tenant(&tenant).unwrap().clone();
+    let calls = history(&model, &stack);
+    let pstn_rows: Vec<serde_json::Value> = calls
+        .iter()
+        .flat_map(|c| [sua_graph_sim::pstn::pstn_row(&model, c), sua_graph_sim::pstn::direct_routing_row(&model, c)])
+        .flatten()
+        .collect();
+    assert!(!calls.is_empty() && !pstn_rows.is_empty());
+    eventually("analytics holds the tenant and has recomputed everything", WAIT, || async {
+        let (current, records, pstn, backlog) = counts(&stack.deps.pool, &tenant).await;
+        current && records == calls.len() && pstn == pstn_rows.len() && backlog == (0, 0)
+    })
+    .await;
+    let got = stored(&stack.deps.pool, &tenant).await;
+    assert!(got.snapshot.sign_in_activity);
+    assert_eq!(got.snapshot.concealed_names, Some(true));
+
+    // Directory: users, SKUs with their units, assignments with disabled plans.
+    let users: Vec<_> = (0..users).map(|i| model.user(i)).collect();
+    let ids: BTreeSet<String> = users.iter().map(|u| u.id.clone()).collect();
+    assert_eq!(got.data.users.iter().map(|u| u.id.clone()).collect::<BTreeSet<_>>(), ids);
+    let by_id: BTreeMap<&str, &sua_db::models::UserRow> = got.data.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    for user in &users {
+        let row = by_id[user.id.as_str()];
+        assert_eq!(row.user_principal_name, user.user_principal_name);
+        assert_eq!(row.department.as_deref(), Some(user.department.as_str()));
+        assert_eq!(row.account_enabled, Some(user.account_enabled));
+        assert_eq!(row.last_successful_sign_in.is_none(), user.sign_in == SignIn::Never, "{}", user.id);
+    }
+    let skus: BTreeMap<String, (i64, i64, i64)> =
+        got.data.skus.iter().map(|s| (s.sku_id.clone(), (s.enabled, s.warning, s.consumed))).collect();
+    let expected_skus: BTreeMap<String, (i64, i64, i64)> = model
+        .subscriptions()
+        .iter()
+        .map(|s| (s.sku.id.to_string(), (s.enabled as i64, s.warning as i64, s.consumed as i64)))
+        .collect();
+    assert_eq!(skus, expected_skus);
+    let assignments: BTreeSet<(String, String, String)> =
+        got.data.assignments.iter().map(|a| (a.user_id.clone(), a.sku_id.clone(), a.disabled_plans.clone())).collect();
+    let expected_assignments: BTreeSet<(String, String, String)> = users
+        .iter()
+        .flat_map(|u| u.licences.iter().map(|(sku, disabled)| (u.id.clone(), sku.id.to_string(), disabled.join(","))))
+        .collect();
+    assert_eq!(assignments, expected_assignments);
+
+    // Calls: every record with its participants; rollups per day and per user.
+    let expected_records: BTreeMap<String, &CallHeader> = calls.iter().map(|c| (c.id.clone(), c)).collect();
+    assert_eq!(
+        got.records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        expected_records.keys().cloned().collect::<Vec<_>>()
+    );
+    for record in &got.records {
+        let call = expected_records[&record.id];
+        assert_eq!(record.participants as usize, calls::parties(&model, call).len(), "{}", record.id);
+        assert_eq!(record.pstn, call.pstn.is_some());
+        assert_eq!(record.duration_seconds, (call.end - call.start).num_seconds());
+        if call.poor_network {
+            assert!(record.poor_streams > 0, "{}: the generator degraded its network", record.id);
+        } else {
+            assert_eq!(record.poor_streams, 0, "{}", record.id);
+        }
+    }
+    let mut per_call: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (call, user) in &got.call_users {
+        per_call.entry(call.clone()).or_default().insert(user.clone());
+    }
+    for call in &calls {
+        assert_eq!(per_call.get(&call.id).cloned().unwrap_or_default(), party_users(&model, call), "{}", call.id);
+    }
+    let mut per_day: BTreeMap<chrono::NaiveDate, (i64, i64, i64)> = BTreeMap::new();
+    let mut per_user_day: BTreeMap<(chrono::NaiveDate, String), i64> = BTreeMap::new();
+    for call in &calls {
+        let day = call.start.date_naive();
+        let entry = per_day.entry(day).or_default();
+        entry.0 += 1;
+        entry.1 += i64::from(call.group);
+        entry.2 += (call.end - call.start).num_seconds();
+        for user in party_users(&model, call) {
+            *per_user_day.entry((day, user)).or_default() += 1;
+        }
+    }
+    let tenant_days: BTreeMap<chrono::NaiveDate, (i64, i64, i64)> =
+        got.tenant_days.iter().map(|d| (d.day, (d.calls, d.group_calls, d.seconds))).collect();
+    assert_eq!(tenant_days, per_day);
+    let user_days: BTreeMap<(chrono::NaiveDate, String), i64> =
+        got.user_days.iter().map(|d| ((d.day, d.user_id.clone()), d.calls)).collect();
+    assert_eq!(user_days, per_user_day);
+
+    // PSTN and Direct Routing rows, with charges in minor units.
+    assert_eq!(
+        got.pstn.iter().map(|r| r.id.clone()).collect::<BTreeSet<_>>(),
+        pstn_rows.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<BTreeSet<_>>()
+    );
+    for row in got.pstn.iter().filter(|r| r.source == "pstn") {
+        let raw: serde_json::Value = serde_json::from_str(&row.raw).unwrap();
+        let cents = (raw["charge"].as_f64().unwrap() * 100.0).round() as i64;
+        assert_eq!((row.charge_minor, row.currency.as_deref()), (Some(cents), Some("USD")));
+    }
+
+    // Findings: exactly the users and SKUs the generator built for each kind, every kind present.
+    let dialled: BTreeSet<String> = pstn_rows.iter().filter_map(|r| r["userId"].as_str()).map(str::to_string).collect();
+    let expected = expected_findings(&model, &dialled);
+    let found: BTreeSet<(String, String, String)> = got
+        .findings
+        .iter()
+        .map(|f| {
+            (f.kind.clone(), f.user_id.clone().unwrap_or_else(|| "-".into()), f.sku_id.clone().unwrap_or_default())
+        })
+        .collect();
+    let missing: Vec<_> = expected.difference(&found).collect();
+    let unexpected: Vec<_> = found.difference(&expected).collect();
+    assert!(missing.is_empty() && unexpected.is_empty(), "missing {missing:?}\nunexpected {unexpected:?}");
+    for kind in sua_analytics::findings::KINDS {
+        assert!(found.iter().any(|(k, _, _)| k == kind), "no {kind} finding in the generated tenant");
+    }
+    // Money: Copilot seats bought and never assigned cost their list price each.
+    let copilot = got.findings.iter().find(|f| f.sku_id.as_deref() == Some(catalog::COPILOT_SKU.id)).unwrap();
+    let bought = model.subscriptions().iter().find(|s| s.sku.id == catalog::COPILOT_SKU.id).unwrap().enabled as i64;
+    assert_eq!(
+        (copilot.units, copilot.amount_minor, copilot.currency.as_deref()),
+        (bought, Some(bought * 3_000), Some("USD"))
+    );
+    let mut licences = BTreeSet::new();
+    for f in got.findings.iter().filter(|f| f.user_id.is_some()) {
+        assert!(licences.insert((f.user_id.clone(), f.sku_id.clone())), "{} counted twice", f.id);
+    }
+    stack.stop().await;
+}
+
+/// Call records as the collector would publish them, straight from the generator.
+fn record_envelopes(model: &TenantModel, calls: &[CallHeader]) -> Vec<Envelope> {
+    calls
+        .iter()
+        .map(|call| {
+            let mut record = calls::record(model, call, 1);
+            record["sessions"] = serde_json::Value::Array(calls::sessions(model, call));
+            record["participants_v2"] = serde_json::Value::Array(calls::participants(model, call));
+            Envelope::new(model.id.clone(), None, &CallRecordV1(record)).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_analytics_mid_stream_and_restarting_it_loses_and_duplicates_nothing() {
+    let db = TestDatabase::postgres().unwrap();
+    let broker = TestBroker::new(BrokerUnderTest::RabbitMq).await;
+    let config = sim(1_500, 0.8);
+    let simulator = sua_graph_sim::Sim::new(config).unwrap();
+    let model = simulator.tenant(&simulator.tenant_ids()[0]).unwrap().clone();
+    let to = Utc::now();
+    let calls = simulator.calls_starting(&model, to - chrono::Duration::days(5), to);
+    assert!(calls.len() > 1_000, "{} calls", calls.len());
+    // Every record twice (a redelivered notification), the second copy after the first.
+    let envelopes = record_envelopes(&model, &calls);
+    for envelope in envelopes.iter().chain(envelopes.iter()) {
+        broker.broker.publish_raw(envelope).await.unwrap();
+    }
+    let env = vec![
+        ("SUA_DATABASE_URL", db.url().expose_secret().to_string()),
+        ("SUA_AMQP_URL", sua_tests::rabbitmq_url()),
+        ("SUA_AMQP__PREFIX", broker.settings.prefix.clone()),
+        ("SUA_AMQP__QUEUE_EXPIRES_MS", "600000".to_string()),
+        ("SUA_ANALYTICS__RECOMPUTE_INTERVAL_MS", "50".to_string()),
+    ];
+    let pool = db.pool().unwrap();
+    let stored = || async {
+        let tenant = model.id.clone();
+        pool.run(move |conn| CallRecordRow::count_for_tenant(conn, &tenant)).await.unwrap() as usize
+    };
+    let first = ServiceProcess::start("sua-analytics", &[], &env);
+    eventually("analytics stored some records", WAIT, || async { stored().await >= 300 }).await;
+    first.kill().await;
+    let at_kill = stored().await;
+    eprintln!("killed analytics with {at_kill} of {} records stored", calls.len());
+    assert!(at_kill < calls.len(), "analytics was killed mid-stream ({at_kill} of {} stored)", calls.len());
+
+    let second = ServiceProcess::start("sua-analytics", &[], &env);
+    let queue = broker.broker.topology().analytics_queue();
+    eventually("every record is stored and the queue is drained", WAIT, || async {
+        stored().await == calls.len() && broker.broker.ready_count(&queue).await.unwrap_or(1) == 0
+    })
+    .await;
+    eventually("the rollups are recomputed", WAIT, || async { pool.run(rollups::backlog).await.unwrap() == (0, 0) })
+        .await;
+    let tenant = model.id.clone();
+    let (tenant_days, call_users) = pool
+        .run(move |conn| {
+            Ok::<_, sua_db::DbError>((
+                rollups::tenant_days(conn, &tenant)?,
+                CallRecordRow::users_by_call(conn, &tenant)?,
+            ))
+        })
+        .await
+        .unwrap();
+    let mut per_day: BTreeMap<chrono::NaiveDate, i64> = BTreeMap::new();
+    let mut expected_users = 0usize;
+    for call in &calls {
+        *per_day.entry(call.start.date_naive()).or_default() += 1;
+        expected_users += party_users(&model, call).len();
+    }
+    let got: BTreeMap<chrono::NaiveDate, i64> = tenant_days.iter().map(|d| (d.day, d.calls)).collect();
+    assert_eq!(got, per_day, "every call counted exactly once");
+    assert_eq!(call_users.len(), expected_users);
+    let dead = broker.broker.topology().dead_letter_queue();
+    assert_eq!(broker.broker.ready_count(&dead).await.unwrap(), 0, "nothing was dead-lettered");
+    second.terminate(Duration::from_secs(20)).await;
+    broker.cleanup().await;
+}
