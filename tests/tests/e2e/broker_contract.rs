@@ -171,7 +171,10 @@ async fn poison_is_dead_lettered_at_once_and_counted(kind: BrokerUnderTest) {
     assert_eq!(letter.message_id.as_deref(), Some("garbage-1"));
     assert_eq!(&letter.body[..], b"{ this is not an envelope", "the poison is kept as it came");
     assert_eq!(handler.calls.load(Ordering::SeqCst), 0);
-    assert_eq!(test.counter("sua_messages_dead_lettered_total", &[("reason", "undecodable")]), 1);
+    eventually("the poison is counted", WAIT, || async {
+        test.counter("sua_messages_dead_lettered_total", &[("reason", "undecodable")]) == 1
+    })
+    .await;
     letter.ack().await.unwrap();
     stop.cancel();
     task.await.unwrap();
