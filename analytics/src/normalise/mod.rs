@@ -43,37 +43,31 @@ pub(crate) fn parse_instant(raw: &str) -> anyhow::Result<NaiveDateTime> {
 /// An ISO 8601 duration as Graph writes media metrics (`PT0.012S`, `PT1M2.5S`, `P1DT2H`) in seconds.
 pub(crate) fn parse_duration(raw: &str) -> Option<f64> {
     let rest = raw.strip_prefix('P')?;
-    let (date, time) = match rest.split_once('T') {
-        Some((d, t)) => (d, t),
-        None => (rest, ""),
+    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let date_unit = |unit| match unit {
+        'D' => Some(86_400.0),
+        'W' => Some(604_800.0),
+        _ => None,
     };
+    let time_unit = |unit| match unit {
+        'H' => Some(3_600.0),
+        'M' => Some(60.0),
+        'S' => Some(1.0),
+        _ => None,
+    };
+    Some(duration_part(date, date_unit)? + duration_part(time, time_unit)?)
+}
+
+/// Sums `<number><unit>` pairs of one half of an ISO 8601 duration; `None` on anything else.
+fn duration_part(text: &str, unit: impl Fn(char) -> Option<f64>) -> Option<f64> {
     let mut seconds = 0.0;
     let mut number = String::new();
-    for ch in date.chars() {
+    for ch in text.chars() {
         if ch.is_ascii_digit() || ch == '.' {
             number.push(ch);
         } else {
-            let n: f64 = number.parse().ok()?;
+            seconds += number.parse::<f64>().ok()? * unit(ch)?;
             number.clear();
-            seconds += n * match ch {
-                'D' => 86_400.0,
-                'W' => 604_800.0,
-                _ => return None,
-            };
-        }
-    }
-    for ch in time.chars() {
-        if ch.is_ascii_digit() || ch == '.' {
-            number.push(ch);
-        } else {
-            let n: f64 = number.parse().ok()?;
-            number.clear();
-            seconds += n * match ch {
-                'H' => 3_600.0,
-                'M' => 60.0,
-                'S' => 1.0,
-                _ => return None,
-            };
         }
     }
     number.is_empty().then_some(seconds)
