@@ -216,6 +216,12 @@ async fn deliver_again(backend: Backend) {
     .await;
     let id = sim.place_calls(&tenant, 1).remove(0);
     call_records(&stack, &BTreeSet::from([id.clone()])).await;
+    // The fetch is recorded just after its record is published.
+    eventually("the first fetch is recorded", WAIT, || async {
+        let (t, i) = (tenant.clone(), id.clone());
+        stack.deps.pool.run(move |conn| CallRecordFetchRow::find(conn, &t, &i)).await.unwrap().is_some()
+    })
+    .await;
     let item = json!({
         "subscriptionId": subscription.id, "clientState": client_state, "changeType": "created",
         "resource": format!("communications/callRecords/{id}"),
@@ -411,8 +417,12 @@ async fn a_feed_that_cannot_be_subscribed_is_reported_down_with_the_reason() {
             .is_some_and(|t| t.feed_state == "down")
     })
     .await;
+    eventually("the reason is recorded", WAIT, || async {
+        let status = sua_collector::tenants::list(&stack.deps.pool).await.unwrap();
+        status[0].feed_error.as_deref().is_some_and(|e| e.contains("503"))
+    })
+    .await;
     let status = sua_collector::tenants::list(&stack.deps.pool).await.unwrap();
-    assert!(status[0].feed_error.as_deref().unwrap().contains("503"), "{:?}", status[0].feed_error);
     assert!(status[0].feed_since.is_some());
     stack.sim.sim.sim.clear_faults();
     check_subscription(&stack).await;
