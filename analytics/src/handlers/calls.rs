@@ -10,8 +10,10 @@ use crate::normalise;
 
 pub(crate) async fn call_record(pool: &Pool, envelope: &Envelope) -> Result<Outcome, HandlerError> {
     let CallRecordV1(record) = envelope.decode()?;
-    let (row, children) =
-        normalise::calls::call_record(&envelope.tenant_id, &record, sua_db::now()).map_err(HandlerError::Reject)?;
+    // The payload is the record as the collector published it: kept as the raw copy without re-serialising.
+    let raw = envelope.payload.get();
+    let (row, children) = normalise::calls::call_record(&envelope.tenant_id, &record, raw, sua_db::now())
+        .map_err(HandlerError::Reject)?;
     let stored = pool
         .run(move |conn| conn.transaction(|tx| Ok::<_, TxError>(CallRecordRow::store(tx, &row, &children)?)))
         .await?;

@@ -121,10 +121,12 @@ fn covered_seconds(mut spans: Vec<(NaiveDateTime, NaiveDateTime)>) -> i64 {
     total.max(0)
 }
 
-/// The record row and its children. `received_at` stamps the row.
+/// The record row and its children. `raw` is the record's JSON as it arrived (kept as is); `received_at` stamps
+/// the row.
 pub fn call_record(
     tenant_id: &str,
     record: &Value,
+    raw: &str,
     received_at: NaiveDateTime,
 ) -> anyhow::Result<(CallRecordRow, NormalisedCall)> {
     let id = text(record, "id")?.to_ascii_lowercase();
@@ -289,7 +291,7 @@ pub fn call_record(
         end_at,
         modalities: record_modalities.join(","),
         organizer_id,
-        raw: record.to_string(),
+        raw: raw.to_string(),
         received_at,
         day: Some(day),
         duration_seconds,
@@ -346,7 +348,7 @@ mod tests {
                                         "callee": {"@odata.type": "#microsoft.graph.callRecords.serviceEndpoint"},
                                         "media": [{"label": "main-audio", "streams": [stream(0.2), stream(0.0)]}]}]}]
         });
-        let (row, children) = call_record("t", &record, NaiveDateTime::default()).unwrap();
+        let (row, children) = call_record("t", &record, &record.to_string(), NaiveDateTime::default()).unwrap();
         assert_eq!((row.id.as_str(), row.version, row.duration_seconds, row.participants), ("c1", 2, 600, 2));
         assert!(row.pstn);
         assert_eq!((row.streams, row.poor_streams), (2, 1));
@@ -365,11 +367,12 @@ mod tests {
 
     #[test]
     fn a_record_without_required_fields_is_refused() {
-        assert!(call_record("t", &json!({"id": "x"}), NaiveDateTime::default()).is_err());
+        assert!(call_record("t", &json!({"id": "x"}), "{}", NaiveDateTime::default()).is_err());
         assert!(
             call_record(
                 "t",
                 &json!({"id": "x", "version": 1, "startDateTime": "soon", "endDateTime": "later"}),
+                "{}",
                 NaiveDateTime::default()
             )
             .is_err()

@@ -120,19 +120,18 @@ pub fn teams_activity(
     let column = |name: &str| headers.iter().position(|h| h.trim() == name);
     let user_id_at = column("User Id");
     let upn_at = column("User Principal Name").ok_or_else(|| anyhow!("the report has no User Principal Name"))?;
-    let at = |name: &str| column(name);
     let (refresh, last, team_chat, private_chat, calls, meetings, organized, audio, video, share, licensed) = (
-        at("Report Refresh Date"),
-        at("Last Activity Date"),
-        at("Team Chat Message Count"),
-        at("Private Chat Message Count"),
-        at("Call Count"),
-        at("Meeting Count"),
-        at("Meetings Organized Count"),
-        at("Audio Duration In Seconds"),
-        at("Video Duration In Seconds"),
-        at("Screen Share Duration In Seconds"),
-        at("Is Licensed"),
+        column("Report Refresh Date"),
+        column("Last Activity Date"),
+        column("Team Chat Message Count"),
+        column("Private Chat Message Count"),
+        column("Call Count"),
+        column("Meeting Count"),
+        column("Meetings Organized Count"),
+        column("Audio Duration In Seconds"),
+        column("Video Duration In Seconds"),
+        column("Screen Share Duration In Seconds"),
+        column("Is Licensed"),
     );
     let mut rows = Vec::new();
     for (line, record) in reader.records().enumerate() {

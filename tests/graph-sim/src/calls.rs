@@ -408,6 +408,15 @@ pub fn record(tenant: &TenantModel, call: &CallHeader, version: i64) -> Value {
     })
 }
 
+/// The record at `version` with every session and participant in one document: what a client holds after
+/// following every `sessions@odata.nextLink` and reading `participants_v2` to the end.
+pub fn full_record(tenant: &TenantModel, call: &CallHeader, version: i64) -> Value {
+    let mut full = record(tenant, call, version);
+    full["sessions"] = Value::Array(sessions(tenant, call));
+    full["participants_v2"] = Value::Array(participants(tenant, call));
+    full
+}
+
 /// `participants_v2` entries.
 pub fn participants(tenant: &TenantModel, call: &CallHeader) -> Vec<Value> {
     parties(tenant, call).iter().map(|p| json!({ "id": p.id(), "identity": identity_set(tenant, p) })).collect()

@@ -304,12 +304,7 @@ async fn whole_tenant(backend: Backend, users: u32) {
 fn record_envelopes(model: &TenantModel, calls: &[CallHeader]) -> Vec<Envelope> {
     calls
         .iter()
-        .map(|call| {
-            let mut record = calls::record(model, call, 1);
-            record["sessions"] = serde_json::Value::Array(calls::sessions(model, call));
-            record["participants_v2"] = serde_json::Value::Array(calls::participants(model, call));
-            Envelope::new(model.id.clone(), None, &CallRecordV1(record)).unwrap()
-        })
+        .map(|call| Envelope::new(model.id.clone(), None, &CallRecordV1(calls::full_record(model, call, 1))).unwrap())
         .collect()
 }
 

@@ -38,6 +38,20 @@ async fn subscription_of(stack: &Stack, n: usize) -> SubscriptionRow {
     stack.deps.pool.run(move |conn| SubscriptionRow::active_for_tenant(conn, &tenant)).await.unwrap().unwrap()
 }
 
+async fn latest_backfill(stack: &Stack, tenant: &str) -> Option<BackfillRow> {
+    let t = tenant.to_string();
+    stack.deps.pool.run(move |conn| BackfillRow::latest_for_tenant(conn, &t)).await.unwrap()
+}
+
+/// Waits for the tenant's latest backfill to complete and returns it.
+async fn completed_backfill(stack: &Stack, tenant: &str) -> BackfillRow {
+    eventually("the backfill completed", WAIT, || async {
+        latest_backfill(stack, tenant).await.is_some_and(|b| b.status == "completed")
+    })
+    .await;
+    latest_backfill(stack, tenant).await.unwrap()
+}
+
 /// Reads call records off the analytics queue until `ids` have all arrived; returns them by id.
 async fn call_records(stack: &Stack, ids: &BTreeSet<String>) -> BTreeMap<String, Value> {
     call_records_where(stack, ids, |_| true).await
@@ -76,10 +90,7 @@ fn expected(stack: &Stack, id: &str) -> Value {
     let sim = &stack.sim.sim.sim;
     let model = sim.tenant(&stack.tenant(0)).unwrap();
     let header = sim.call_by_id(model, id).unwrap();
-    let mut record = calls::record(model, &header, sim.version(id));
-    record["sessions"] = Value::Array(calls::sessions(model, &header));
-    record["participants_v2"] = Value::Array(calls::participants(model, &header));
-    record
+    calls::full_record(model, &header, sim.version(id))
 }
 
 fn without_odata(mut record: Value) -> Value {
@@ -208,12 +219,7 @@ async fn deliver_again(backend: Backend) {
     let sim = &stack.sim.sim.sim;
     let client_state = sim.subscriptions(&tenant)[0].client_state.clone().unwrap();
     // After consent's backfill (a call listed by it while its notification is being fetched is fetched by both).
-    eventually("the consent backfill completed", WAIT, || async {
-        let t = tenant.clone();
-        let latest = stack.deps.pool.run(move |conn| BackfillRow::latest_for_tenant(conn, &t)).await.unwrap();
-        latest.is_some_and(|b| b.status == "completed")
-    })
-    .await;
+    completed_backfill(&stack, &tenant).await;
     let id = sim.place_calls(&tenant, 1).remove(0);
     call_records(&stack, &BTreeSet::from([id.clone()])).await;
     // The fetch is recorded just after its record is published.
@@ -355,16 +361,7 @@ async fn a_deleted_or_expired_subscription_is_recreated_and_the_gap_is_backfille
         .unwrap()
         .unwrap();
     assert_eq!(gone.status, "gone");
-    let backfill = stack
-        .deps
-        .pool
-        .run({
-            let t = tenant.clone();
-            move |conn| BackfillRow::latest_for_tenant(conn, &t)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let backfill = latest_backfill(&stack, &tenant).await.unwrap();
     assert_eq!(backfill.reason, "gap");
 
     // It expires without being renewed: the next check recreates it and backfills again.
@@ -522,27 +519,7 @@ async fn a_manual_backfill_fetches_only_what_was_not_collected() {
     let stack = Stack::start(Backend::Production, tenant(150, 0.4, 4), |c| c.callrecords.backfill_days = 1).await;
     stack.onboard().await;
     let tenant = stack.tenant(0);
-    eventually("the consent backfill finished", WAIT, || async {
-        let t = tenant.clone();
-        stack
-            .deps
-            .pool
-            .run(move |conn| BackfillRow::latest_for_tenant(conn, &t))
-            .await
-            .unwrap()
-            .is_some_and(|b| b.status == "completed")
-    })
-    .await;
-    let first = stack
-        .deps
-        .pool
-        .run({
-            let t = tenant.clone();
-            move |conn| BackfillRow::latest_for_tenant(conn, &t)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let first = completed_backfill(&stack, &tenant).await;
     let sim = &stack.sim.sim.sim;
     let model = sim.tenant(&tenant).unwrap();
     let now = Utc::now();

@@ -75,10 +75,7 @@ fn envelopes(wanted: usize) -> anyhow::Result<(String, Vec<Envelope>)> {
     let to = Utc::now();
     let mut out = Vec::with_capacity(wanted);
     for call in sim.calls_starting(&model, to - chrono::Duration::days(15), to).into_iter().take(wanted) {
-        let mut record = calls::record(&model, &call, 1);
-        record["sessions"] = serde_json::Value::Array(calls::sessions(&model, &call));
-        record["participants_v2"] = serde_json::Value::Array(calls::participants(&model, &call));
-        out.push(Envelope::new(tenant.clone(), None, &CallRecordV1(record))?);
+        out.push(Envelope::new(tenant.clone(), None, &CallRecordV1(calls::full_record(&model, &call, 1)))?);
     }
     if out.len() < wanted {
         bail!("the generator made only {} calls", out.len());

@@ -1,6 +1,38 @@
 //! One module per table: a row type, an insertable type where they differ, and queries as associated functions
 //! taking a [`Conn`](crate::Conn), so the caller decides between a pooled connection and a transaction.
 
+#[doc(hidden)]
+/// Rows per INSERT statement: keeps every statement under PostgreSQL's 65,535 and SQLite's 32,766 bind limits.
+pub fn rows_per_insert(columns: usize) -> usize {
+    (30_000 / columns.max(1)).max(1)
+}
+
+/// Inserts `rows`, skipping rows whose key exists; returns how many were new. PostgreSQL gets multi-row INSERTs
+/// in chunks; SQLite (no multi-row INSERT with ON CONFLICT in diesel) one cached statement per row, which inside
+/// its write transaction costs little.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! insert_new {
+    ($conn:expr, $table:path, $rows:expr, $columns:expr) => {{
+        let mut inserted = 0usize;
+        match &mut *$conn {
+            $crate::Conn::Pg(c) => {
+                for chunk in $rows.chunks($crate::models::rows_per_insert($columns)) {
+                    inserted +=
+                        $crate::diesel::insert_into($table).values(chunk).on_conflict_do_nothing().execute(&mut **c)?;
+                }
+            }
+            $crate::Conn::Sqlite(c) => {
+                for row in $rows.iter() {
+                    inserted +=
+                        $crate::diesel::insert_into($table).values(row).on_conflict_do_nothing().execute(&mut **c)?;
+                }
+            }
+        }
+        inserted
+    }};
+}
+
 pub mod backfills;
 pub mod call_records;
 pub mod callrecord_fetches;

@@ -1,7 +1,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::schema::{findings_marks, pstn_calls};
+use crate::schema::pstn_calls;
 use crate::{Conn, DbError, with_conn};
 
 /// A `getPstnCalls` or `getDirectRoutingCalls` row. Rows never change once Graph lists them.
@@ -39,9 +39,7 @@ impl PstnCallRow {
             for day in days {
                 super::call_records::mark_rollup(conn, tenant_id, day)?;
             }
-            with_conn!(&mut *conn, |c| diesel::insert_into(findings_marks::table)
-                .values(findings_marks::tenant_id.eq(tenant_id))
-                .execute(c))?;
+            super::findings::mark(conn, tenant_id)?;
         }
         Ok(inserted)
     }
@@ -54,7 +52,7 @@ impl PstnCallRow {
             .load(c))?)
     }
 
-    /// The last PSTN or Direct Routing call of each user since `since`, and the first day any was collected.
+    /// The start of each user's last PSTN or Direct Routing call.
     pub fn last_per_user(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Vec<(String, NaiveDateTime)>, DbError> {
         let rows: Vec<(Option<String>, Option<NaiveDateTime>)> = with_conn!(conn, |c| pstn_calls::table
             .filter(pstn_calls::tenant_id.eq(tenant_id))

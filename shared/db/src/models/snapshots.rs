@@ -10,43 +10,12 @@ use std::collections::BTreeMap;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::schema::{assignments, findings_marks, sku_plans, skus, snapshot_parts, snapshots, teams_activity, users};
+use crate::schema::{assignments, sku_plans, skus, snapshot_parts, snapshots, teams_activity, users};
 use crate::{Conn, DbError, with_conn};
 
 pub const ASSEMBLING: &str = "assembling";
 pub const CURRENT: &str = "current";
 pub const SUPERSEDED: &str = "superseded";
-
-/// Rows per INSERT statement: keeps every statement under PostgreSQL's 65,535 and SQLite's 32,766 bind limits.
-pub(crate) fn rows_per_insert(columns: usize) -> usize {
-    (30_000 / columns.max(1)).max(1)
-}
-
-/// Inserts `rows`, skipping rows whose key exists; returns how many were new. PostgreSQL gets multi-row INSERTs
-/// in chunks; SQLite (no multi-row INSERT with ON CONFLICT in diesel) one cached statement per row, which inside
-/// its write transaction costs little.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! insert_new {
-    ($conn:expr, $table:path, $rows:expr, $columns:expr) => {{
-        let mut inserted = 0usize;
-        match &mut *$conn {
-            $crate::Conn::Pg(c) => {
-                for chunk in $rows.chunks($crate::models::snapshots::rows_per_insert($columns)) {
-                    inserted +=
-                        $crate::diesel::insert_into($table).values(chunk).on_conflict_do_nothing().execute(&mut **c)?;
-                }
-            }
-            $crate::Conn::Sqlite(c) => {
-                for row in $rows.iter() {
-                    inserted +=
-                        $crate::diesel::insert_into($table).values(row).on_conflict_do_nothing().execute(&mut **c)?;
-                }
-            }
-        }
-        inserted
-    }};
-}
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = snapshots, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -283,9 +252,7 @@ impl SnapshotRow {
         with_conn!(&mut *conn, |c| diesel::update(snapshots::table.find(run_id))
             .set((snapshots::state.eq(CURRENT), snapshots::current_at.eq(now)))
             .execute(c))?;
-        with_conn!(&mut *conn, |c| diesel::insert_into(findings_marks::table)
-            .values(findings_marks::tenant_id.eq(&row.tenant_id))
-            .execute(c))?;
+        super::findings::mark(conn, &row.tenant_id)?;
         Ok(true)
     }
 

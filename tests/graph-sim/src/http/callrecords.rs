@@ -63,8 +63,15 @@ fn with_segments(mut sessions: Vec<Value>, segments: bool) -> Vec<Value> {
     sessions
 }
 
-fn full_record(sim: &Sim, tenant: &TenantModel, call: &CallHeader) -> Value {
-    calls::record(tenant, call, sim.version(&call.id))
+/// The tenant (from the token) and the call a request names, or the answer Graph gives instead.
+fn requested_call<'a>(
+    sim: &'a Sim,
+    req: &HttpRequest,
+    id: &str,
+) -> Result<(&'a TenantModel, CallHeader), HttpResponse> {
+    let (tenant, _) = authorize(sim, req, CALL_RECORDS_READ)?;
+    let call = sim.call_by_id(tenant, id).ok_or_else(|| not_found(id))?;
+    Ok((tenant, call))
 }
 
 async fn get(
@@ -80,13 +87,12 @@ async fn get(
     if let Some(rest) = id.strip_prefix("getDirectRoutingCalls(") {
         return log_rows(&sim, &req, &query, rest, true);
     }
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
-        Ok(ok) => ok,
+    let (tenant, call) = match requested_call(&sim, &req, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let Some(call) = sim.call_by_id(tenant, &id) else { return not_found(&id) };
     let base = base_url(&req);
-    let mut body = full_record(&sim, tenant, &call);
+    let mut body = calls::record(tenant, &call, sim.version(&call.id));
     let expand = query.get("$expand").map(|e| e.replace(' ', "")).unwrap_or_default();
     body["@odata.context"] = json!(format!("{base}/v1.0/$metadata#communications/callRecords/$entity"));
     body["organizer_v2@odata.context"] =
@@ -129,12 +135,11 @@ async fn sessions_page(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
-        Ok(ok) => ok,
+    let id = path.into_inner();
+    let (tenant, call) = match requested_call(&sim, &req, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let id = path.into_inner();
-    let Some(call) = sim.call_by_id(tenant, &id) else { return not_found(&id) };
     let segments = query.get("$expand").is_some_and(|e| e.contains("segments"));
     let all = calls::sessions(tenant, &call);
     let size = page_size(&req, SESSIONS_PER_PAGE);
@@ -159,12 +164,11 @@ async fn participants_page(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
-        Ok(ok) => ok,
+    let id = path.into_inner();
+    let (tenant, call) = match requested_call(&sim, &req, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let id = path.into_inner();
-    let Some(call) = sim.call_by_id(tenant, &id) else { return not_found(&id) };
     let all = calls::participants(tenant, &call);
     let from = skip(&query).min(all.len());
     let base = base_url(&req);
@@ -241,7 +245,7 @@ async fn list(sim: web::Data<Sim>, req: HttpRequest, query: web::Query<HashMap<S
                 && call.start >= from
                 && call.start < to
             {
-                page.push(full_record(&sim, tenant, &call));
+                page.push(calls::record(tenant, &call, sim.version(&call.id)));
             }
             position += 1;
         }
