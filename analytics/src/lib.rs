@@ -33,8 +33,14 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
         .listen(listener)?
         .run();
     let mut running = Running::new(SERVICE, server, port, grace);
-    let handler = Arc::new(handlers::RawRecordHandler::new(deps.pool.clone(), &deps.registry));
-    let options = ConsumerOptions::new(deps.broker.topology().analytics_queue(), &config.amqp, grace);
+    let handler = Arc::new(handlers::RawRecordHandler::new(
+        deps.pool.clone(),
+        &deps.registry,
+        config.analytics.writers,
+        config.analytics.write_batch_max,
+    ));
+    let mut options = ConsumerOptions::new(deps.broker.topology().analytics_queue(), &config.amqp, grace);
+    options.prefetch = config.analytics.prefetch;
     let stop = running.stop_token();
     let broker = deps.broker.clone();
     running.spawn("consumer", async move { Ok(run_consumer(broker, options, handler, stop).await?) });

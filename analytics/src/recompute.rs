@@ -85,26 +85,17 @@ pub fn pass(conn: &mut Conn<'_>, metrics: Option<&Metrics>) -> Result<usize, DbE
     Ok(done)
 }
 
-/// Runs passes until `stop`; waits `interval` after a pass that found nothing (or failed).
+/// Runs a pass every `interval` until `stop`. A day's rollups are rebuilt whole, so while records stream in, one rebuild per interval serves every record that arrived in it
+/// (rebuilding after each record would redo the day's work over and over).
 pub async fn run(pool: Pool, interval: Duration, metrics: Metrics, stop: CancellationToken) -> anyhow::Result<()> {
     loop {
-        let m = metrics.clone();
-        let wait = match pool.run(move |conn| pass(conn, Some(&m))).await {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(error) => {
-                tracing::warn!(%error, "recompute pass failed; will retry");
-                true
-            }
-        };
-        if stop.is_cancelled() {
-            return Ok(());
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return Ok(()),
         }
-        if wait {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = stop.cancelled() => return Ok(()),
-            }
+        let m = metrics.clone();
+        if let Err(error) = pool.run(move |conn| pass(conn, Some(&m))).await {
+            tracing::warn!(%error, "recompute pass failed; will retry");
         }
     }
 }

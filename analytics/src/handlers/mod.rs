@@ -13,18 +13,21 @@ use sua_db::{DbError, Pool};
 /// Dispatches each raw record to the handler of its kind.
 pub struct RawRecordHandler {
     pool: Pool,
+    calls: calls::Writer,
     normalised: IntCounterVec,
 }
 
 impl RawRecordHandler {
-    pub fn new(pool: Pool, registry: &Registry) -> Self {
+    /// Call records are stored by `writers` transactions at once, each of up to `batch_max` records; call from
+    /// within the runtime the handler serves.
+    pub fn new(pool: Pool, registry: &Registry, writers: usize, batch_max: usize) -> Self {
         let normalised = sua_core::metrics::counter_vec(
             registry,
             "sua_analytics_messages_total",
             "Raw records handled by analytics, by kind and outcome (stored, duplicate, ignored).",
             &["kind", "outcome"],
         );
-        Self { pool, normalised }
+        Self { calls: calls::writer(pool.clone(), writers, batch_max), pool, normalised }
     }
 }
 
@@ -53,7 +56,7 @@ impl Handler for RawRecordHandler {
     async fn handle(&self, envelope: Envelope) -> Result<(), HandlerError> {
         let kind = envelope.kind;
         let outcome = match kind {
-            Kind::CallRecordV1 => calls::call_record(&self.pool, &envelope).await?,
+            Kind::CallRecordV1 => calls::call_record(&self.calls, &envelope).await?,
             Kind::PstnCallsV1 => calls::pstn_page(&self.pool, &envelope).await?,
             Kind::LicenceSkusV1 | Kind::LicenceUsersV1 | Kind::TeamsActivityReportV1 => {
                 snapshots::part(&self.pool, &envelope).await?

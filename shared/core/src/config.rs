@@ -70,11 +70,18 @@ pub struct AnalyticsConfig {
     pub recompute: bool,
     /// How long the recompute worker waits when it found nothing to do.
     pub recompute_interval_ms: u64,
+    /// Deliveries analytics handles at once (its consumer's prefetch, in place of `amqp.prefetch`): the call
+    /// records among them are what group commit shares transactions between.
+    pub prefetch: u16,
+    /// Call records stored in one transaction at most (group commit of the deliveries handled at once).
+    pub write_batch_max: usize,
+    /// Call-record transactions running at once per replica.
+    pub writers: usize,
 }
 
 impl Default for AnalyticsConfig {
     fn default() -> Self {
-        Self { recompute: true, recompute_interval_ms: 500 }
+        Self { recompute: true, recompute_interval_ms: 500, prefetch: 256, write_batch_max: 64, writers: 4 }
     }
 }
 
@@ -348,6 +355,10 @@ impl Config {
             if url.scheme() != "https" && url.scheme() != "http" {
                 problems.push(format!("{name} must be an http(s) URL"));
             }
+        }
+        if self.analytics.prefetch == 0 || self.analytics.writers == 0 || self.analytics.write_batch_max == 0 {
+            problems
+                .push("analytics.prefetch, analytics.writers and analytics.write_batch_max must be at least 1".into());
         }
         if self.amqp.prefetch == 0 {
             problems.push("amqp.prefetch must be at least 1".into());

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod group_commit;
 pub mod messages;
 pub mod metrics;
 pub mod ops;

@@ -404,3 +404,43 @@ fn rollups_are_rebuilt_from_marks_and_a_newer_version_replaces_its_contribution(
         );
     });
 }
+
+#[test]
+fn a_batch_of_records_stores_each_once_and_only_newer_versions_replace() {
+    use crate::models::{CallUserFactRow, NormalisedCall, rollups};
+    with_each_backend(|backend, conn| {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let item = |id: &str, version: i64, users: &[&str]| {
+            let mut row = record(version, &format!("{id} v{version}"));
+            row.id = id.into();
+            row.day = Some(day);
+            row.start_at = day.and_hms_opt(9, 0, 0).unwrap();
+            let facts = users
+                .iter()
+                .map(|u| CallUserFactRow {
+                    tenant_id: "t1".into(),
+                    call_id: id.into(),
+                    user_id: (*u).into(),
+                    day,
+                    group_call: 0,
+                    video: 0,
+                    pstn: 0,
+                    seconds: 60,
+                    streams: 0,
+                    poor_streams: 0,
+                })
+                .collect();
+            (row, NormalisedCall { user_facts: facts, ..Default::default() })
+        };
+        let first = [item("c1", 1, &["a", "b"]), item("c2", 1, &["a"]), item("c1", 2, &["a"]), item("c2", 1, &["a"])];
+        let stored = conn.transaction(|tx| CallRecordRow::store_many(tx, &first)).unwrap();
+        assert_eq!(stored, vec![false, true, true, false], "{backend}: only the newest of each record is written");
+        let again = [item("c1", 2, &["a"]), item("c2", 3, &["b"])];
+        let stored = conn.transaction(|tx| CallRecordRow::store_many(tx, &again)).unwrap();
+        assert_eq!(stored, vec![false, true], "{backend}");
+        let facts: Vec<(String, String)> = CallRecordRow::users_by_call(conn, "t1").unwrap();
+        assert_eq!(facts, vec![("c1".into(), "a".into()), ("c2".into(), "b".into())], "{backend}: children replaced");
+        assert_eq!(CallRecordRow::find(conn, "t1", "c2").unwrap().unwrap().version, 3);
+        assert_eq!(rollups::pending(conn, 10).unwrap(), vec![("t1".to_string(), day)], "{backend}");
+    });
+}

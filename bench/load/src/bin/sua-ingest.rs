@@ -37,9 +37,9 @@ struct Args {
     postgres: String,
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp: String,
-    /// Analytics consumer prefetch (deliveries handled at once).
-    #[arg(long, default_value_t = 64)]
-    prefetch: u16,
+    /// Analytics consumer prefetch (deliveries handled at once); the configured default when absent.
+    #[arg(long)]
+    prefetch: Option<u16>,
 }
 
 /// Tables ingest writes for call records, in dependency-free order.
@@ -115,8 +115,9 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     };
     config.amqp.prefix = format!("p2{}.", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     config.amqp.queue_expires_ms = Some(600_000);
-    config.amqp.prefetch = args.prefetch;
-    config.analytics.recompute_interval_ms = 20;
+    if let Some(prefetch) = args.prefetch {
+        config.analytics.prefetch = prefetch;
+    }
     config.db.pool_size = 16;
 
     eprintln!("generating {} call records …", args.records);
@@ -171,7 +172,14 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let n = args.records as f64;
-    println!("records={} payload_mb={:.1} prefetch={}", args.records, bytes as f64 / 1e6, args.prefetch);
+    println!(
+        "records={} payload_mb={:.1} prefetch={} writers={} write_batch_max={}",
+        args.records,
+        bytes as f64 / 1e6,
+        config.analytics.prefetch,
+        config.analytics.writers,
+        config.analytics.write_batch_max
+    );
     println!("rows written per table: {rows:?}");
     println!(
         "analytics ingest (consume, normalise, commit, ack, rollups): {:.2} s = {:.0} records/s",
