@@ -7,5 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services >/dev/null
-cargo build --release --bin sua -p sua -p sua-bench >/dev/null 2>&1 || cargo build --release --bin sua -p sua -p sua-bench
+cargo build --release --bin sua
+cargo build --release -p sua-bench --bins
 exec python3 bench/webhook_intake.py "${1:-20}" "${2:-16,64,256}"
