@@ -92,19 +92,19 @@ pub fn status_of(
     }
 }
 
+/// One tenant's status.
+pub fn status(conn: &mut sua_db::Conn<'_>, tenant: TenantRow) -> Result<TenantStatus, sua_db::DbError> {
+    let last = SyncRunRow::latest(conn, &tenant.id, crate::sync::KIND)?;
+    let subscription = SubscriptionRow::active_for_tenant(conn, &tenant.id)?;
+    let backfill = BackfillRow::latest_for_tenant(conn, &tenant.id)?;
+    Ok(status_of(tenant, last, subscription, backfill))
+}
+
 /// Every tenant with its latest licence sync.
 pub async fn list(pool: &Pool) -> Result<Vec<TenantStatus>, sua_db::DbError> {
     pool.run(|conn| {
         let tenants = TenantRow::list(conn)?;
-        tenants
-            .into_iter()
-            .map(|tenant| {
-                let last = SyncRunRow::latest(conn, &tenant.id, crate::sync::KIND)?;
-                let subscription = SubscriptionRow::active_for_tenant(conn, &tenant.id)?;
-                let backfill = BackfillRow::latest_for_tenant(conn, &tenant.id)?;
-                Ok(status_of(tenant, last, subscription, backfill))
-            })
-            .collect()
+        tenants.into_iter().map(|tenant| status(conn, tenant)).collect()
     })
     .await
 }

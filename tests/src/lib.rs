@@ -3,6 +3,7 @@
 //! and helpers to run the real service binaries.
 
 pub mod binaries;
+pub mod expected;
 pub mod graph;
 pub mod smtp;
 pub mod stack;

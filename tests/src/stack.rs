@@ -24,6 +24,23 @@ pub enum Backend {
     Embedded,
 }
 
+/// The portal app id tests configure as the token audience.
+pub const PORTAL_AUDIENCE: &str = "api://sua-portal-test";
+/// The managed-service provider's tenant in tests: its `Portal.Operator` users see every tenant.
+pub const OPERATOR_TENANT: &str = "0f0f0f0f-0000-4000-8000-00000000000f";
+
+/// portal-api settings that trust the simulator's issuer (generous rate limits: the suite is not the subject).
+pub fn portal_config(sim: &SimHarness) -> sua_core::config::PortalConfig {
+    sua_core::config::PortalConfig {
+        audience: PORTAL_AUDIENCE.into(),
+        issuer_base: Some(sim.sim.sim.config.issuer_base.parse().unwrap_or_else(|e| panic!("{e}"))),
+        operator_tenant: Some(OPERATOR_TENANT.into()),
+        rate_per_second: 10_000,
+        rate_burst: 10_000,
+        ..Default::default()
+    }
+}
+
 pub const STATE_KEY: &str = "test-state-signing-key-0123456789abcdef";
 
 pub struct Stack {
@@ -111,6 +128,34 @@ impl Stack {
             .await
             .unwrap_or_else(|e| panic!("analytics did not start: {e:#}"));
         self.services.push(tokio::spawn(running.run_until_stopped(self.shutdown.clone())));
+    }
+
+    /// Starts portal-api in-process, trusting the simulator's portal-login issuer; returns its base URL.
+    pub async fn start_portal(&mut self) -> String {
+        self.start_portal_with(|_| {}).await
+    }
+
+    /// As [`Stack::start_portal`], with its settings adjusted first.
+    pub async fn start_portal_with(&mut self, adjust: impl FnOnce(&mut sua_core::config::PortalConfig)) -> String {
+        let mut config = self.config.clone();
+        let port = free_port();
+        config.listen = Some(format!("127.0.0.1:{port}").parse().unwrap_or_else(|e| panic!("{e}")));
+        config.portal = portal_config(&self.sim);
+        adjust(&mut config.portal);
+        let running = sua_portal_api::build(&config, self.deps.clone())
+            .await
+            .unwrap_or_else(|e| panic!("portal-api did not start: {e:#}"));
+        self.services.push(tokio::spawn(running.run_until_stopped(self.shutdown.clone())));
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// A portal user's token from the simulator's issuer.
+    pub fn portal_token(&self, tenant_id: &str, roles: &[&str]) -> String {
+        self.sim
+            .sim
+            .sim
+            .user_token(&sua_graph_sim::UserTokenSpec::new(tenant_id, PORTAL_AUDIENCE, roles))
+            .unwrap_or_else(|e| panic!("token: {e}"))
     }
 
     /// Follows a consent link the way a browser does: Microsoft's page answers with a redirect to the collector's

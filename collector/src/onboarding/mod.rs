@@ -89,6 +89,15 @@ pub struct Onboarding {
     pool: Pool,
     broker: Broker,
     graph: GraphClient,
+    invitations: Invitations,
+    propagation: Duration,
+}
+
+/// Creates invitations: a signed consent link, stored and e-mailed. Needs only the database (portal-api creates
+/// invitations too), and the same `state_signing_key` as the collector that receives the consent callback.
+#[derive(Clone)]
+pub struct Invitations {
+    pool: Pool,
     signer: StateSigner,
     mailer: Option<Mailer>,
     login_url: String,
@@ -96,7 +105,6 @@ pub struct Onboarding {
     redirect_uri: String,
     scope: String,
     ttl: chrono::Duration,
-    propagation: Duration,
 }
 
 /// The redirect URI registered for sua's app: `{public_url}/consent/callback`.
@@ -104,8 +112,8 @@ pub fn redirect_uri(config: &Config) -> String {
     format!("{}/consent/callback", config.public_url.as_str().trim_end_matches('/'))
 }
 
-impl Onboarding {
-    pub fn new(config: &Config, pool: Pool, broker: Broker, graph: GraphClient, mailer: Option<Mailer>) -> Self {
+impl Invitations {
+    pub fn new(config: &Config, pool: Pool, mailer: Option<Mailer>) -> Self {
         let key = match &config.state_signing_key {
             Some(key) => key.expose_secret().as_bytes().to_vec(),
             None => {
@@ -119,8 +127,6 @@ impl Onboarding {
         };
         Self {
             pool,
-            broker,
-            graph,
             signer: StateSigner::new(&key),
             mailer,
             login_url: config.login_url.as_str().trim_end_matches('/').to_string(),
@@ -128,7 +134,6 @@ impl Onboarding {
             redirect_uri: redirect_uri(config),
             scope: crate::graph::auth::graph_scope(config.graph_url.as_str()),
             ttl: chrono::Duration::hours(i64::try_from(config.onboarding.invitation_ttl_hours).unwrap_or(336)),
-            propagation: Duration::from_secs(config.onboarding.consent_propagation_secs),
         }
     }
 
@@ -203,13 +208,39 @@ impl Onboarding {
         tracing::info!(invitation = %invitation.id, customer = %invitation.customer_name, emailed = invitation.emailed, "invitation created");
         Ok(invitation)
     }
+}
+
+impl Onboarding {
+    pub fn new(config: &Config, pool: Pool, broker: Broker, graph: GraphClient, mailer: Option<Mailer>) -> Self {
+        Self {
+            invitations: Invitations::new(config, pool.clone(), mailer),
+            pool,
+            broker,
+            graph,
+            propagation: Duration::from_secs(config.onboarding.consent_propagation_secs),
+        }
+    }
+
+    pub fn consent_url(&self, state: &str) -> String {
+        self.invitations.consent_url(state)
+    }
+
+    /// Creates an invitation and e-mails its link when SMTP is configured (the link is returned either way).
+    pub async fn invite(
+        &self,
+        customer_name: &str,
+        admin_email: &str,
+        created_by: &str,
+    ) -> Result<Invitation, OnboardingError> {
+        self.invitations.invite(customer_name, admin_email, created_by).await
+    }
 
     /// Handles the redirect back from Microsoft's consent page.
     pub async fn complete(&self, params: CallbackParams) -> Result<ConsentOutcome, OnboardingError> {
         let Some(state) = params.state.as_deref() else {
             return Ok(ConsentOutcome::InvalidLink("the link carries no state".into()));
         };
-        let invitation_id = match self.signer.verify(state, Utc::now()) {
+        let invitation_id = match self.invitations.signer.verify(state, Utc::now()) {
             Ok(id) => id,
             Err(StateError::Expired(at)) => {
                 return Ok(ConsentOutcome::InvalidLink(format!(

@@ -61,6 +61,53 @@ pub struct Config {
     pub sync: SyncConfig,
     pub callrecords: CallRecordsConfig,
     pub analytics: AnalyticsConfig,
+    pub portal: PortalConfig,
+}
+
+/// portal-api: who may sign in, and how much each caller may ask.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// The portal API's app id: the `aud` its tokens must carry. Every request is refused while it is empty.
+    pub audience: String,
+    /// Token issuer base: a token must say `iss = {issuer_base}/{tid}/v2.0`. Defaults to `login_url`.
+    pub issuer_base: Option<Url>,
+    /// Signing keys (JWKS). Defaults to `{login_url}/common/discovery/v2.0/keys`.
+    pub jwks_url: Option<Url>,
+    /// How long fetched signing keys are trusted before they are fetched again (an unknown `kid` refetches
+    /// sooner, at most once per `jwks_min_refresh_secs`).
+    pub jwks_ttl_secs: u64,
+    pub jwks_min_refresh_secs: u64,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// The managed-service provider's own Entra ID tenant: its users with `Portal.Operator` see every tenant.
+    pub operator_tenant: Option<String>,
+    /// Requests per second each caller (user, or address for unauthenticated requests) may make on average…
+    pub rate_per_second: u32,
+    /// …and in a burst.
+    pub rate_burst: u32,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Largest page a list returns.
+    pub max_page_size: i64,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            audience: String::new(),
+            issuer_base: None,
+            jwks_url: None,
+            jwks_ttl_secs: 3_600,
+            jwks_min_refresh_secs: 30,
+            leeway_secs: 60,
+            operator_tenant: None,
+            rate_per_second: 50,
+            rate_burst: 200,
+            max_body_bytes: 64 * 1024,
+            max_page_size: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +278,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             callrecords: CallRecordsConfig::default(),
             analytics: AnalyticsConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -410,6 +458,10 @@ impl Config {
         }
         if self.state_signing_key.as_ref().is_some_and(|k| k.expose_secret().len() < 32) {
             problems.push("state_signing_key must be at least 32 characters".into());
+        }
+        if self.portal.rate_per_second == 0 || self.portal.rate_burst == 0 || self.portal.max_page_size < 1 {
+            problems
+                .push("portal.rate_per_second, portal.rate_burst and portal.max_page_size must be at least 1".into());
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
     }

@@ -446,6 +446,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        tenant_id -> Nullable<Text>,
+        actor_tenant -> Text,
+        actor_id -> Text,
+        actor_name -> Text,
+        action -> Text,
+        target -> Text,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sync_runs -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -480,5 +495,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     findings_marks,
     price_overrides,
     tenant_settings,
-    findings
+    findings,
+    audit_log
 );

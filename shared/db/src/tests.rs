@@ -56,6 +56,10 @@ fn schema_matches_both_backends() {
                 .load(c))?;
             with_conn!(&mut *conn, |c| backfills::table.select(BackfillRow::as_select()).limit(0).load(c))?;
             analytics_tables_load(conn)?;
+            with_conn!(&mut *conn, |c| crate::schema::audit_log::table
+                .select(crate::models::AuditRow::as_select())
+                .limit(0)
+                .load(c))?;
             Ok(())
         })();
         result.unwrap_or_else(|e| panic!("schema.rs disagrees with the {backend} migrations: {e}"));

@@ -11,6 +11,7 @@ mod callrecords;
 mod disruptive;
 mod licence_sync;
 mod onboarding;
+mod portal;
 mod services;
 mod simulator;
 

@@ -124,6 +124,32 @@ impl PriceOverrideRow {
     }
 }
 
+impl PriceOverrideRow {
+    pub fn find(
+        conn: &mut Conn<'_>,
+        tenant_id: &str,
+        sku_part_number: &str,
+    ) -> Result<Option<PriceOverrideRow>, DbError> {
+        Ok(with_conn!(conn, |c| price_overrides::table
+            .find((tenant_id, sku_part_number))
+            .select(PriceOverrideRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// Removes an override (the default price applies again) and queues a findings recompute; false when there
+    /// was none.
+    pub fn delete(conn: &mut Conn<'_>, tenant_id: &str, sku_part_number: &str) -> Result<bool, DbError> {
+        let removed =
+            with_conn!(&mut *conn, |c| diesel::delete(price_overrides::table.find((tenant_id, sku_part_number)))
+                .execute(c))?;
+        if removed > 0 {
+            mark(conn, tenant_id)?;
+        }
+        Ok(removed > 0)
+    }
+}
+
 impl TenantSettingsRow {
     pub fn find(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Option<TenantSettingsRow>, DbError> {
         Ok(with_conn!(conn, |c| tenant_settings::table

@@ -39,6 +39,7 @@ pub mod callrecord_fetches;
 pub mod collection_cursors;
 pub mod findings;
 pub mod invitations;
+pub mod portal;
 pub mod pstn_calls;
 pub mod rate_limits;
 pub mod rollups;
@@ -54,6 +55,7 @@ pub use call_records::{
 pub use callrecord_fetches::CallRecordFetchRow;
 pub use findings::{FindingRow, PriceOverrideRow, TenantSettingsRow};
 pub use invitations::InvitationRow;
+pub use portal::{AuditRow, NewAudit};
 pub use pstn_calls::PstnCallRow;
 pub use snapshots::{
     AssignmentRow, SkuPlanRow, SkuRow, SnapshotData, SnapshotPartRow, SnapshotRow, TeamsActivityRow, UserRow,

@@ -1,0 +1,283 @@
+//! How people call: usage by day, user or department over a date range, and call quality.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sua_db::models::SnapshotRow;
+use sua_db::models::portal::{self, UsageGroup};
+use sua_db::{Conn, DbError};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    ApiResult, Refusals, State, cached_json, date_range, decode_cursor, encode_cursor, page_size, visible_tenant,
+};
+use crate::auth::Principal;
+
+/// Call counts over a group or a whole range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UsageCounts {
+    /// Calls (a call with several of the tenant's users counts once per user when grouped by user or department).
+    pub calls: i64,
+    pub group_calls: i64,
+    pub peer_calls: i64,
+    /// Call time in seconds.
+    pub seconds: i64,
+    pub video_calls: i64,
+    pub pstn_calls: i64,
+    /// Media streams measured, and those Microsoft's thresholds call poor.
+    pub streams: i64,
+    pub poor_streams: i64,
+}
+
+impl UsageCounts {
+    pub fn add(&mut self, g: &UsageGroup) {
+        self.calls += g.calls;
+        self.group_calls += g.group_calls;
+        self.peer_calls += g.peer_calls;
+        self.seconds += g.seconds;
+        self.video_calls += g.video_calls;
+        self.pstn_calls += g.pstn_calls;
+        self.streams += g.streams;
+        self.poor_streams += g.poor_streams;
+    }
+
+    fn of(g: &UsageGroup) -> Self {
+        let mut c = Self::default();
+        c.add(g);
+        c
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    #[default]
+    Day,
+    User,
+    Department,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// First day (UTC), inclusive; defaults to 29 days before `to`.
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC), inclusive; defaults to today.
+    pub to: Option<NaiveDate>,
+    #[param(inline)]
+    pub group_by: Option<GroupBy>,
+    /// Page size for `group_by=user` (default 500).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page (`group_by=user`).
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageItem {
+    /// The day (`YYYY-MM-DD`), user id, or department (`""` for users without one).
+    pub key: String,
+    pub user_principal_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    #[serde(flatten)]
+    pub counts: UsageCounts,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Usage {
+    pub tenant_id: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub group_by: GroupBy,
+    pub items: Vec<UsageItem>,
+    /// Totals of the tenant's calls per day over the range (each call once).
+    pub totals: UsageCounts,
+    /// More users follow (`group_by=user`).
+    pub next_cursor: Option<String>,
+}
+
+fn item(g: UsageGroup) -> UsageItem {
+    UsageItem {
+        counts: UsageCounts::of(&g),
+        key: g.key,
+        user_principal_name: g.user_principal_name,
+        display_name: g.display_name,
+        department: g.department,
+    }
+}
+
+pub fn current_run(conn: &mut Conn<'_>, tenant_id: &str) -> Result<String, DbError> {
+    Ok(SnapshotRow::current(conn, tenant_id)?.map(|s| s.run_id).unwrap_or_default())
+}
+
+/// One page of usage (every group for days and departments).
+pub fn load(
+    conn: &mut Conn<'_>,
+    tenant_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    group_by: GroupBy,
+    after_user: &str,
+    limit: i64,
+) -> Result<Usage, DbError> {
+    let days = portal::usage_by_day(conn, tenant_id, from, to)?;
+    let mut totals = UsageCounts::default();
+    for d in &days {
+        totals.add(d);
+    }
+    let mut next_cursor = None;
+    let items = match group_by {
+        GroupBy::Day => days.into_iter().map(item).collect(),
+        GroupBy::User => {
+            let run = current_run(conn, tenant_id)?;
+            let rows = portal::usage_by_user(conn, tenant_id, &run, from, to, after_user, limit)?;
+            if rows.len() as i64 == limit {
+                next_cursor = rows.last().map(|r| encode_cursor(&[&r.key]));
+            }
+            rows.into_iter().map(item).collect()
+        }
+        GroupBy::Department => {
+            let run = current_run(conn, tenant_id)?;
+            portal::usage_by_department(conn, tenant_id, &run, from, to)?.into_iter().map(item).collect()
+        }
+    };
+    Ok(Usage { tenant_id: tenant_id.to_string(), from, to, group_by, items, totals, next_cursor })
+}
+
+/// Call usage over a date range, by day, user or department.
+#[utoipa::path(
+    tag = "calls",
+    params(("tenant_id" = String, Path, description = "Customer tenant id"), UsageQuery),
+    responses((status = 200, description = "Usage per group, with the range's totals", body = Usage), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant_id}/calls/usage")]
+pub async fn get_usage(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<UsageQuery>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let query = query.into_inner();
+    let (from, to) = date_range(query.from, query.to)?;
+    let limit = page_size(query.limit, 500, state.max_page)?;
+    let after = match &query.cursor {
+        Some(c) => decode_cursor(c, 1)?.remove(0),
+        None => String::new(),
+    };
+    let group_by = query.group_by.unwrap_or_default();
+    let body = state.pool.run(move |conn| load(conn, &tenant.id, from, to, group_by, &after, limit)).await?;
+    Ok(cached_json(&req, &body, 60))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    /// First day (UTC), inclusive; defaults to 29 days before `to`.
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC), inclusive; defaults to today.
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QualityDay {
+    pub day: NaiveDate,
+    pub calls: i64,
+    pub streams: i64,
+    pub poor_streams: i64,
+    /// `poor_streams / streams`, 0 when no stream was measured.
+    pub poor_ratio: f64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QualityUser {
+    pub user_id: String,
+    pub user_principal_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    pub calls: i64,
+    pub streams: i64,
+    pub poor_streams: i64,
+    pub poor_ratio: f64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Quality {
+    pub tenant_id: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub days: Vec<QualityDay>,
+    pub streams: i64,
+    pub poor_streams: i64,
+    pub poor_ratio: f64,
+    /// The users with the most poor streams (at most 20).
+    pub worst_users: Vec<QualityUser>,
+}
+
+fn ratio(poor: i64, all: i64) -> f64 {
+    if all == 0 { 0.0 } else { poor as f64 / all as f64 }
+}
+
+pub fn quality_of(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Quality, DbError> {
+    let days = portal::usage_by_day(conn, tenant_id, from, to)?;
+    let run = current_run(conn, tenant_id)?;
+    let worst = portal::worst_quality_users(conn, tenant_id, &run, from, to, 20)?;
+    let streams = days.iter().map(|d| d.streams).sum();
+    let poor = days.iter().map(|d| d.poor_streams).sum();
+    Ok(Quality {
+        tenant_id: tenant_id.to_string(),
+        from,
+        to,
+        days: days
+            .iter()
+            .map(|d| QualityDay {
+                day: d.key.parse().unwrap_or(from),
+                calls: d.calls,
+                streams: d.streams,
+                poor_streams: d.poor_streams,
+                poor_ratio: ratio(d.poor_streams, d.streams),
+            })
+            .collect(),
+        streams,
+        poor_streams: poor,
+        poor_ratio: ratio(poor, streams),
+        worst_users: worst
+            .into_iter()
+            .map(|u| QualityUser {
+                poor_ratio: ratio(u.poor_streams, u.streams),
+                user_id: u.key,
+                user_principal_name: u.user_principal_name,
+                display_name: u.display_name,
+                department: u.department,
+                calls: u.calls,
+                streams: u.streams,
+                poor_streams: u.poor_streams,
+            })
+            .collect(),
+    })
+}
+
+/// Call quality over a date range: poor streams per day and the users most affected.
+#[utoipa::path(
+    tag = "calls",
+    params(("tenant_id" = String, Path, description = "Customer tenant id"), RangeQuery),
+    responses((status = 200, description = "Stream quality per day", body = Quality), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant_id}/calls/quality")]
+pub async fn get_quality(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<RangeQuery>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let (from, to) = date_range(query.from, query.to)?;
+    let body = state.pool.run(move |conn| quality_of(conn, &tenant.id, from, to)).await?;
+    Ok(cached_json(&req, &body, 60))
+}

@@ -1,0 +1,262 @@
+//! Licences per SKU with money, and the tenant dashboard.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Serialize;
+use sua_analytics::prices::PriceBook;
+use sua_db::models::portal::{self, FindingTotal};
+use sua_db::models::{PriceOverrideRow, SkuRow, SnapshotRow};
+use sua_db::{Conn, DbError};
+use utoipa::ToSchema;
+
+use super::{ApiResult, Money, Refusals, SnapshotInfo, State, Totals, cached_json, visible_tenant};
+use crate::auth::Principal;
+
+/// One SKU the tenant buys.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LicenceSku {
+    pub sku_id: String,
+    pub sku_part_number: String,
+    /// `Enabled`, `Warning`, `Suspended`, `Deleted` or `LockedOut`.
+    pub capability_status: String,
+    /// Paid units in force (`prepaidUnits.enabled`).
+    pub purchased: i64,
+    /// Units past their term, in the grace period (`prepaidUnits.warning`).
+    pub warning: i64,
+    pub suspended: i64,
+    /// Units assigned to users (`consumedUnits`).
+    pub assigned: i64,
+    /// Purchased units nobody holds.
+    pub available: i64,
+    /// Units assigned beyond what is purchased or in grace (a true-up at renewal).
+    pub over_assigned: i64,
+    /// Monthly list price per unit, or the tenant's override; absent when sua knows no price.
+    pub unit_price: Option<Money>,
+    /// `default` or `override`.
+    pub price_source: Option<String>,
+    /// Purchased units × unit price, per month.
+    pub monthly_cost: Option<Money>,
+    /// Savings the findings found on this SKU, per month, per currency.
+    pub monthly_waste: Vec<Money>,
+    /// Units those findings free.
+    pub wasted_units: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Licences {
+    pub tenant_id: String,
+    /// Absent until the tenant's first licence sync is complete.
+    pub snapshot: Option<SnapshotInfo>,
+    pub skus: Vec<LicenceSku>,
+    /// Per currency, over every SKU with a known price.
+    pub monthly_cost: Vec<Money>,
+    pub monthly_waste: Vec<Money>,
+}
+
+/// The tenant's licences from its current snapshot, priced with its price book.
+pub fn load(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Licences, DbError> {
+    let snapshot = SnapshotRow::current(conn, tenant_id)?;
+    let skus: Vec<SkuRow> = match &snapshot {
+        Some(s) => skus_of(conn, &s.run_id)?,
+        None => Vec::new(),
+    };
+    let book = PriceBook::for_tenant(&PriceOverrideRow::for_tenant(conn, tenant_id)?);
+    let mut waste: BTreeMap<String, (i64, Totals)> = BTreeMap::new();
+    for row in portal::waste_by_sku(conn, tenant_id)? {
+        let entry = waste.entry(row.sku_id).or_default();
+        entry.0 += row.units;
+        entry.1.add(&row.currency, row.amount_minor);
+    }
+    let mut cost = Totals::default();
+    let mut wasted = Totals::default();
+    let skus = skus
+        .into_iter()
+        .map(|sku| {
+            let price = book.get(&sku.sku_part_number).cloned();
+            let monthly_cost = price
+                .as_ref()
+                .map(|p| Money { amount_minor: p.amount_minor * sku.enabled, currency: p.currency.clone() });
+            if let Some(m) = &monthly_cost {
+                cost.add(&m.currency, m.amount_minor);
+            }
+            let (wasted_units, sku_waste) = waste.remove(&sku.sku_id).unwrap_or_default();
+            wasted.add_all(&sku_waste.monies());
+            LicenceSku {
+                available: (sku.enabled - sku.consumed).max(0),
+                over_assigned: (sku.consumed - sku.enabled - sku.warning).max(0),
+                purchased: sku.enabled,
+                warning: sku.warning,
+                suspended: sku.suspended,
+                assigned: sku.consumed,
+                unit_price: price
+                    .as_ref()
+                    .map(|p| Money { amount_minor: p.amount_minor, currency: p.currency.clone() }),
+                price_source: price.as_ref().map(|p| p.origin.to_string()),
+                monthly_cost,
+                monthly_waste: sku_waste.monies(),
+                wasted_units,
+                sku_id: sku.sku_id,
+                sku_part_number: sku.sku_part_number,
+                capability_status: sku.capability_status,
+            }
+        })
+        .collect();
+    Ok(Licences {
+        tenant_id: tenant_id.to_string(),
+        snapshot: snapshot.as_ref().map(SnapshotInfo::from),
+        skus,
+        monthly_cost: cost.monies(),
+        monthly_waste: wasted.monies(),
+    })
+}
+
+pub fn skus_of(conn: &mut Conn<'_>, run_id: &str) -> Result<Vec<SkuRow>, DbError> {
+    use diesel::prelude::*;
+    use sua_db::schema::skus;
+    Ok(sua_db::with_conn!(conn, |c| skus::table
+        .filter(skus::run_id.eq(run_id))
+        .order(skus::sku_part_number)
+        .select(SkuRow::as_select())
+        .load(c))?)
+}
+
+/// Licences per SKU: purchased, assigned, available, unit price, monthly cost and waste.
+#[utoipa::path(
+    tag = "licences",
+    params(("tenant_id" = String, Path, description = "Customer tenant id")),
+    responses((status = 200, description = "The tenant's SKUs from its current snapshot", body = Licences), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant_id}/licences")]
+pub async fn get_licences(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let body = state.pool.run(move |conn| load(conn, &tenant.id)).await?;
+    Ok(cached_json(&req, &body, 60))
+}
+
+/// Findings summed for one kind.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KindTotal {
+    pub kind: String,
+    /// `saving` or `cost`.
+    pub effect: String,
+    pub findings: i64,
+    pub units: i64,
+    /// Per month, per currency (findings on SKUs without a known price add none).
+    pub amount: Vec<Money>,
+}
+
+pub fn kind_totals(rows: Vec<FindingTotal>) -> Vec<KindTotal> {
+    let mut out: Vec<KindTotal> = Vec::new();
+    let mut sums: Vec<Totals> = Vec::new();
+    for row in rows {
+        let at = match out.iter().position(|k| k.kind == row.kind && k.effect == row.effect) {
+            Some(at) => at,
+            None => {
+                out.push(KindTotal {
+                    kind: row.kind.clone(),
+                    effect: row.effect.clone(),
+                    findings: 0,
+                    units: 0,
+                    amount: vec![],
+                });
+                sums.push(Totals::default());
+                out.len() - 1
+            }
+        };
+        out[at].findings += row.findings;
+        out[at].units += row.units;
+        sums[at].add(&row.currency, row.amount_minor);
+    }
+    for (k, s) in out.iter_mut().zip(sums) {
+        k.amount = s.monies();
+    }
+    out
+}
+
+/// The tenant's dashboard: money, findings by kind, users and the last 30 days of calls.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Dashboard {
+    pub tenant_id: String,
+    pub display_name: String,
+    pub snapshot: Option<SnapshotInfo>,
+    pub monthly_licence_cost: Vec<Money>,
+    /// Savings the findings found, per month.
+    pub monthly_savings: Vec<Money>,
+    /// Money at risk (over-assignment true-ups), per month.
+    pub monthly_costs_at_risk: Vec<Money>,
+    pub findings: Vec<KindTotal>,
+    pub users: i64,
+    pub licensed_users: i64,
+    pub purchased_units: i64,
+    pub assigned_units: i64,
+    pub calls_last_30_days: super::calls::UsageCounts,
+    pub feed_state: String,
+}
+
+pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> Result<Dashboard, DbError> {
+    let licences = load(conn, &tenant.id)?;
+    let totals = portal::finding_totals(conn, &tenant.id)?;
+    let mut savings = Totals::default();
+    let mut risk = Totals::default();
+    for t in &totals {
+        if t.effect == "saving" {
+            savings.add(&t.currency, t.amount_minor);
+        } else {
+            risk.add(&t.currency, t.amount_minor);
+        }
+    }
+    let (users, licensed_users) = match &licences.snapshot {
+        Some(s) => (
+            portal::users_count(conn, &s.run_id, &portal::UserFilter::default())?,
+            portal::users_count(conn, &s.run_id, &portal::UserFilter { licensed: Some(true), ..Default::default() })?,
+        ),
+        None => (0, 0),
+    };
+    let to = chrono::Utc::now().date_naive();
+    let days = portal::usage_by_day(conn, &tenant.id, to - chrono::Duration::days(29), to)?;
+    let mut calls = super::calls::UsageCounts::default();
+    for d in &days {
+        calls.add(d);
+    }
+    Ok(Dashboard {
+        tenant_id: tenant.id.clone(),
+        display_name: tenant.display_name.clone(),
+        purchased_units: licences.skus.iter().map(|s| s.purchased).sum(),
+        assigned_units: licences.skus.iter().map(|s| s.assigned).sum(),
+        snapshot: licences.snapshot,
+        monthly_licence_cost: licences.monthly_cost,
+        monthly_savings: savings.monies(),
+        monthly_costs_at_risk: risk.monies(),
+        findings: kind_totals(totals),
+        users,
+        licensed_users,
+        calls_last_30_days: calls,
+        feed_state: tenant.feed_state.clone(),
+    })
+}
+
+/// The tenant's dashboard in one call.
+#[utoipa::path(
+    tag = "licences",
+    params(("tenant_id" = String, Path, description = "Customer tenant id")),
+    responses((status = 200, description = "Money, findings, users and calls at a glance", body = Dashboard), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant_id}/dashboard")]
+pub async fn get_dashboard(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let body = state.pool.run(move |conn| dashboard_of(conn, &tenant)).await?;
+    Ok(cached_json(&req, &body, 60))
+}

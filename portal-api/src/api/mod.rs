@@ -1,0 +1,214 @@
+//! The `/api/v1` endpoints, their JSON shapes (snake_case) and the helpers they share.
+
+pub mod calls;
+pub mod findings;
+pub mod licences;
+pub mod onboarding;
+pub mod prices;
+pub mod reports;
+pub mod tenants;
+pub mod users;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::Digest;
+use sua_db::models::{NewAudit, SnapshotRow, TenantRow};
+use utoipa::{IntoResponses, ToSchema};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+
+pub type State = web::Data<Arc<AppState>>;
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Money: integer minor units of one currency. Amounts of different currencies are never added up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Money {
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+/// Sums per currency, in currency order.
+#[derive(Debug, Clone, Default)]
+pub struct Totals(BTreeMap<String, i64>);
+
+impl Totals {
+    pub fn add(&mut self, currency: &str, amount_minor: i64) {
+        if !currency.is_empty() {
+            *self.0.entry(currency.to_string()).or_default() += amount_minor;
+        }
+    }
+
+    pub fn add_all(&mut self, monies: &[Money]) {
+        for m in monies {
+            self.add(&m.currency, m.amount_minor);
+        }
+    }
+
+    pub fn monies(&self) -> Vec<Money> {
+        self.0.iter().map(|(c, a)| Money { amount_minor: *a, currency: c.clone() }).collect()
+    }
+}
+
+/// The refusals every endpoint may answer with, as problem+json.
+#[allow(dead_code, reason = "documentation only: the variants describe responses in the OpenAPI document")]
+#[derive(IntoResponses)]
+pub enum Refusals {
+    /// A query parameter or body is invalid.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No bearer token, or one that is expired, unsigned, tampered with, or for another audience or issuer.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The token is valid but lacks the role this needs.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such tenant, or one the caller may not see (the two are not told apart).
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The caller's rate limit is exhausted; see `Retry-After`.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Problem),
+    /// The token signing keys cannot be fetched.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// The tenant, when the caller may read it (`write`: change it); otherwise the same "not found" whether the
+/// tenant exists or not.
+pub async fn visible_tenant(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: &str,
+    write: bool,
+) -> ApiResult<TenantRow> {
+    let tenant_id = tenant_id.to_ascii_lowercase();
+    if !principal.can_read(&tenant_id) {
+        return Err(ApiError::tenant_not_found());
+    }
+    let lookup = tenant_id.clone();
+    let tenant =
+        state.pool.run(move |conn| TenantRow::find(conn, &lookup)).await?.ok_or_else(ApiError::tenant_not_found)?;
+    if write && !principal.can_write(&tenant_id) {
+        return Err(ApiError::Forbidden("changing this needs the Portal.Admin role".into()));
+    }
+    Ok(tenant)
+}
+
+/// The snapshot a tenant's pages read, as the responses describe it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SnapshotInfo {
+    pub run_id: String,
+    /// The day of the licence sync the snapshot comes from.
+    pub day: chrono::NaiveDate,
+    pub current_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether last sign-in dates are known (they need Entra ID P1 in the customer tenant).
+    pub sign_in_activity: bool,
+}
+
+impl From<&SnapshotRow> for SnapshotInfo {
+    fn from(row: &SnapshotRow) -> Self {
+        Self {
+            run_id: row.run_id.clone(),
+            day: row.day,
+            current_since: row.current_at.map(|t| t.and_utc()),
+            sign_in_activity: row.sign_in_activity,
+        }
+    }
+}
+
+/// A JSON response with a strong ETag over its body: `If-None-Match` with the same tag gets 304. Data changes
+/// at most as often as a sync or a recompute, so clients may reuse it for `max_age` seconds.
+pub fn cached_json<T: Serialize>(req: &HttpRequest, body: &T, max_age: u32) -> HttpResponse {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(bytes) => bytes,
+        Err(e) => return actix_web::ResponseError::error_response(&ApiError::Internal(e.to_string())),
+    };
+    let digest = sha2::Sha256::digest(&bytes);
+    let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+    let cache = format!("private, max-age={max_age}");
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .content_type("application/json")
+        .body(bytes)
+}
+
+/// Opaque cursors: base64url of a JSON array of strings.
+pub fn encode_cursor(parts: &[&str]) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(parts).unwrap_or_default())
+}
+
+pub fn decode_cursor(cursor: &str, parts: usize) -> ApiResult<Vec<String>> {
+    let invalid = || ApiError::BadRequest("cursor is not one this API returned".into());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    let values: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if values.len() == parts { Ok(values) } else { Err(invalid()) }
+}
+
+/// A page size within `1..=max`.
+pub fn page_size(limit: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
+    match limit {
+        None => Ok(default.min(max)),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::BadRequest(format!("limit must be between 1 and {max}"))),
+    }
+}
+
+/// An audit entry for a write by `principal`.
+pub fn audit(
+    principal: &Principal,
+    tenant_id: Option<&str>,
+    action: &str,
+    target: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> NewAudit {
+    NewAudit {
+        at: sua_db::now(),
+        tenant_id: tenant_id.map(str::to_string),
+        actor_tenant: principal.tenant_id.clone(),
+        actor_id: principal.object_id.clone(),
+        actor_name: principal.name.clone(),
+        action: action.into(),
+        target: target.into(),
+        before: before.map(|v| v.to_string()),
+        after: after.map(|v| v.to_string()),
+    }
+}
+
+/// Days `[from, to]` from optional query values: `to` defaults to today, `from` to 29 days before `to`; at most
+/// 366 days.
+pub fn date_range(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> ApiResult<(chrono::NaiveDate, chrono::NaiveDate)> {
+    let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let from = from.unwrap_or(to - chrono::Duration::days(29));
+    if from > to {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    if (to - from).num_days() > 366 {
+        return Err(ApiError::BadRequest("the range may span at most 366 days".into()));
+    }
+    Ok((from, to))
+}

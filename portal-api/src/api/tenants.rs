@@ -1,0 +1,263 @@
+//! Who am I, which tenants may I see, how is each doing, and (operators) every tenant's money at a glance.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sua_db::DbError;
+use sua_db::models::TenantRow;
+use sua_db::models::portal;
+use utoipa::ToSchema;
+
+use super::{ApiResult, Money, Refusals, State, Totals, cached_json, visible_tenant};
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Me {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    /// Sees every tenant and the all-tenants summary.
+    pub operator: bool,
+}
+
+/// The signed-in user as the portal sees it.
+#[utoipa::path(
+    tag = "tenants",
+    responses((status = 200, description = "The caller", body = Me), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/me")]
+pub async fn get_me(principal: Principal) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(Me {
+        tenant_id: principal.tenant_id,
+        user_id: principal.object_id,
+        name: principal.name,
+        roles: principal.roles.into_iter().collect(),
+        operator: principal.operator,
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantSummary {
+    pub tenant_id: String,
+    pub display_name: String,
+    /// `granted`, `partial`, `revoked`, …
+    pub consent_state: String,
+    /// Call-record feed: `healthy`, `degraded`, `down` or `not_collected`.
+    pub feed_state: String,
+}
+
+impl From<&TenantRow> for TenantSummary {
+    fn from(t: &TenantRow) -> Self {
+        Self {
+            tenant_id: t.id.clone(),
+            display_name: t.display_name.clone(),
+            consent_state: t.consent_state.clone(),
+            feed_state: t.feed_state.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantList {
+    pub items: Vec<TenantSummary>,
+}
+
+/// The tenants the caller may see: its own, or every one for operators.
+#[utoipa::path(
+    tag = "tenants",
+    responses((status = 200, description = "Visible tenants", body = TenantList), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/tenants")]
+pub async fn list_tenants(state: State, principal: Principal, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let tenants = state.pool.run(TenantRow::list).await?;
+    let items = tenants.iter().filter(|t| principal.can_read(&t.id)).map(TenantSummary::from).collect();
+    Ok(cached_json(&req, &TenantList { items }, 30))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SyncInfo {
+    pub run_id: String,
+    pub day: NaiveDate,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackfillInfo {
+    pub status: String,
+    pub reason: String,
+    pub window_from: DateTime<Utc>,
+    pub window_to: DateTime<Utc>,
+    pub listed: i32,
+    pub queued: i32,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantStatus {
+    pub tenant_id: String,
+    pub display_name: String,
+    pub consent_state: String,
+    pub consented_at: Option<DateTime<Utc>>,
+    /// Each Graph permission sua needs: `granted`, `missing` or `unknown` (the probe could not tell).
+    pub permissions: BTreeMap<String, String>,
+    pub missing_permissions: Vec<String>,
+    /// Whether the tenant has Entra ID P1 (needed for sign-in activity); absent when not known yet.
+    pub entra_id_p1: Option<bool>,
+    pub last_sync: Option<SyncInfo>,
+    /// Call-record feed: `healthy`, `degraded`, `down` or `not_collected`, since when and why.
+    pub feed_state: String,
+    pub feed_since: Option<DateTime<Utc>>,
+    pub feed_error: Option<String>,
+    /// When the call-record change notifications lapse unless renewed.
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+    pub last_backfill: Option<BackfillInfo>,
+}
+
+impl From<sua_collector::tenants::TenantStatus> for TenantStatus {
+    fn from(s: sua_collector::tenants::TenantStatus) -> Self {
+        Self {
+            tenant_id: s.tenant_id,
+            display_name: s.display_name,
+            consent_state: s.consent_state,
+            consented_at: s.consented_at.map(|t| t.and_utc()),
+            permissions: s
+                .permissions
+                .into_iter()
+                .map(|(k, v)| {
+                    (k, serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                })
+                .collect(),
+            missing_permissions: s.missing_permissions,
+            entra_id_p1: s.entra_id_p1,
+            last_sync: s.last_sync.map(|r| SyncInfo {
+                run_id: r.run_id,
+                day: r.day,
+                status: r.status,
+                attempt: r.attempt,
+                started_at: r.started_at.and_utc(),
+                finished_at: r.finished_at.map(|t| t.and_utc()),
+                error: r.error,
+            }),
+            feed_state: s.feed_state,
+            feed_since: s.feed_since.map(|t| t.and_utc()),
+            feed_error: s.feed_error,
+            subscription_expires_at: s.subscription_expires_at.map(|t| t.and_utc()),
+            last_backfill: s.last_backfill.map(|b| BackfillInfo {
+                status: b.status,
+                reason: b.reason,
+                window_from: b.window_from.and_utc(),
+                window_to: b.window_to.and_utc(),
+                listed: b.listed,
+                queued: b.queued,
+                error: b.error,
+            }),
+        }
+    }
+}
+
+/// Consent, permissions, prerequisites, last sync and call-record feed health.
+#[utoipa::path(
+    tag = "tenants",
+    params(("tenant_id" = String, Path, description = "Customer tenant id")),
+    responses((status = 200, description = "The tenant's collection status", body = TenantStatus), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant_id}/status")]
+pub async fn get_status(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let status = state.pool.run(move |conn| sua_collector::tenants::status(conn, tenant)).await?;
+    Ok(cached_json(&req, &TenantStatus::from(status), 30))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantMoney {
+    pub tenant_id: String,
+    pub display_name: String,
+    pub consent_state: String,
+    pub feed_state: String,
+    pub last_sync_day: Option<NaiveDate>,
+    pub monthly_licence_cost: Vec<Money>,
+    pub monthly_savings: Vec<Money>,
+    pub monthly_costs_at_risk: Vec<Money>,
+    pub findings: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AllTenants {
+    pub tenants: Vec<TenantMoney>,
+    /// Per currency over every tenant (never across currencies).
+    pub monthly_licence_cost: Vec<Money>,
+    pub monthly_savings: Vec<Money>,
+    pub monthly_costs_at_risk: Vec<Money>,
+}
+
+/// Every tenant's licence cost, savings and risk, per currency (operators only).
+#[utoipa::path(
+    tag = "tenants",
+    responses((status = 200, description = "Money per tenant and per currency", body = AllTenants), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/summary")]
+pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -> ApiResult<HttpResponse> {
+    if !principal.operator {
+        return Err(ApiError::Forbidden("the all-tenants summary is for operators (Portal.Operator)".into()));
+    }
+    let body = state
+        .pool
+        .run(|conn| -> Result<AllTenants, DbError> {
+            let mut all = (Totals::default(), Totals::default(), Totals::default());
+            let mut tenants = Vec::new();
+            for tenant in TenantRow::list(conn)? {
+                let licences = super::licences::load(conn, &tenant.id)?;
+                let mut savings = Totals::default();
+                let mut risk = Totals::default();
+                let mut findings = 0;
+                for t in portal::finding_totals(conn, &tenant.id)? {
+                    findings += t.findings;
+                    if t.effect == "saving" {
+                        savings.add(&t.currency, t.amount_minor);
+                    } else {
+                        risk.add(&t.currency, t.amount_minor);
+                    }
+                }
+                all.0.add_all(&licences.monthly_cost);
+                all.1.add_all(&savings.monies());
+                all.2.add_all(&risk.monies());
+                tenants.push(TenantMoney {
+                    tenant_id: tenant.id.clone(),
+                    display_name: tenant.display_name.clone(),
+                    consent_state: tenant.consent_state.clone(),
+                    feed_state: tenant.feed_state.clone(),
+                    last_sync_day: licences.snapshot.as_ref().map(|s| s.day),
+                    monthly_licence_cost: licences.monthly_cost,
+                    monthly_savings: savings.monies(),
+                    monthly_costs_at_risk: risk.monies(),
+                    findings,
+                });
+            }
+            Ok(AllTenants {
+                tenants,
+                monthly_licence_cost: all.0.monies(),
+                monthly_savings: all.1.monies(),
+                monthly_costs_at_risk: all.2.monies(),
+            })
+        })
+        .await?;
+    Ok(cached_json(&req, &body, 60))
+}

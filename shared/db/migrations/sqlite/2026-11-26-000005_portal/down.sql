@@ -1,0 +1,3 @@
+DROP INDEX IF EXISTS findings_sku;
+DROP INDEX IF EXISTS users_page_name;
+DROP TABLE IF EXISTS audit_log;

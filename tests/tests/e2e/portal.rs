@@ -1,0 +1,598 @@
+//! portal-api end to end: tokens minted by the simulator's issuer, every endpoint's refusals (no token, expired,
+//! wrong audience, wrong issuer, unsigned, tampered, another tenant), and a simulated tenant → collector →
+//! analytics → portal-api whose licences, findings, users and call usage match the generator exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sua_db::models::{SnapshotRow, TenantRow, rollups};
+use sua_graph_sim::calls::CallHeader;
+use sua_graph_sim::catalog;
+use sua_graph_sim::tenant::SignIn;
+use sua_graph_sim::{SimConfig, TenantSpec, UserTokenSpec};
+use sua_tests::eventually;
+use sua_tests::expected::{expected_findings, history, party_users};
+use sua_tests::stack::{Backend, OPERATOR_TENANT, PORTAL_AUDIENCE, Stack};
+
+const WAIT: Duration = Duration::from_secs(150);
+const READER: &str = "Portal.Reader";
+const ADMIN: &str = "Portal.Admin";
+const OPERATOR: &str = "Portal.Operator";
+const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+const NO_TENANT: &str = "cccccccc-0000-4000-8000-00000000000c";
+
+struct Portal {
+    url: String,
+    http: reqwest::Client,
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Portal {
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let body = response.bytes().await.unwrap_or_default().to_vec();
+        Answer { status, content_type, headers, body }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Value {
+        let answer = self.call(Method::GET, path, Some(token), None).await;
+        assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
+        answer.json()
+    }
+}
+
+/// Every endpoint, with `{t}` for the tenant id.
+fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
+    let prices = json!({"prices": [{"sku_part_number": "SPE_E3", "amount_minor": 3300, "currency": "EUR"}]});
+    let settings =
+        json!({"inactive_days": 60, "new_account_grace_days": 14, "phone_idle_days": 45, "excluded_users": []});
+    vec![
+        (Method::GET, "/api/v1/tenants/{t}/status", None),
+        (Method::GET, "/api/v1/tenants/{t}/licences", None),
+        (Method::GET, "/api/v1/tenants/{t}/dashboard", None),
+        (Method::GET, "/api/v1/tenants/{t}/users?licensed=true", None),
+        (Method::GET, "/api/v1/tenants/{t}/findings", None),
+        (Method::GET, "/api/v1/tenants/{t}/calls/usage?group_by=user", None),
+        (Method::GET, "/api/v1/tenants/{t}/calls/quality", None),
+        (Method::GET, "/api/v1/tenants/{t}/reports/users.csv", None),
+        (Method::GET, "/api/v1/tenants/{t}/reports/findings.xlsx", None),
+        (Method::GET, "/api/v1/tenants/{t}/prices", None),
+        (Method::PUT, "/api/v1/tenants/{t}/prices", Some(prices)),
+        (Method::DELETE, "/api/v1/tenants/{t}/prices/SPE_E3", None),
+        (Method::GET, "/api/v1/tenants/{t}/settings", None),
+        (Method::PUT, "/api/v1/tenants/{t}/settings", Some(settings)),
+        (Method::GET, "/api/v1/tenants/{t}/audit", None),
+    ]
+}
+
+fn tenant_row(id: &str, name: &str) -> TenantRow {
+    let now = sua_db::now();
+    TenantRow {
+        id: id.into(),
+        display_name: name.into(),
+        consent_state: "granted".into(),
+        permissions: "{}".into(),
+        prerequisites: "{}".into(),
+        consented_at: Some(now),
+        created_at: now,
+        updated_at: now,
+        invitation_id: None,
+        feed_state: "healthy".into(),
+        feed_since: None,
+        feed_error: None,
+    }
+}
+
+fn tiny_sim() -> SimConfig {
+    SimConfig {
+        tenants: vec![TenantSpec { users: 5, entra_p1: true, concealed_names: true }],
+        calls_per_user: 0.0,
+        days: 1,
+        ..SimConfig::default()
+    }
+}
+
+/// A valid token with its payload changed and its signature kept.
+fn tampered(token: &str, change: impl FnOnce(&mut Value)) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    change(&mut claims);
+    format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2])
+}
+
+fn unsigned(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1])
+}
+
+/// The same claims signed with HS256, the key being the public JWKS (the classic algorithm confusion).
+fn hs256(stack: &Stack, token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.kid = header["kid"].as_str().map(str::to_string);
+    let secret = stack.sim.sim.sim.jwks().to_string();
+    jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_refuses_bad_tokens_and_other_tenants_on_postgresql() {
+    refusals(Backend::Production).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_refuses_bad_tokens_and_other_tenants_in_the_embedded_mode() {
+    refusals(Backend::Embedded).await;
+}
+
+async fn refusals(backend: Backend) {
+    let mut stack = Stack::start(backend, tiny_sim(), |_| {}).await;
+    let rows = [tenant_row(TENANT_A, "Contoso"), tenant_row(TENANT_B, "Fabrikam")];
+    stack.deps.pool.run(move |conn| rows.iter().try_for_each(|r| TenantRow::upsert(conn, r))).await.unwrap();
+    let portal = Portal { url: stack.start_portal().await, http: stack.sim.http.clone() };
+    let sim = stack.sim.sim.sim.clone();
+    let reader_a = stack.portal_token(TENANT_A, &[READER]);
+    let admin_a = stack.portal_token(TENANT_A, &[ADMIN]);
+    let mint = |change: &dyn Fn(&mut UserTokenSpec)| {
+        let mut spec = UserTokenSpec::new(TENANT_A, PORTAL_AUDIENCE, &[ADMIN]);
+        change(&mut spec);
+        sim.user_token(&spec).unwrap()
+    };
+    let bad_tokens: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("expired", Some(mint(&|s| s.issued_offset_secs = -7_200))),
+        ("not yet valid", Some(mint(&|s| s.issued_offset_secs = 3_600))),
+        ("wrong audience", Some(mint(&|s| s.audience = "api://another-app".into()))),
+        ("wrong issuer", Some(mint(&|s| s.issuer = Some("https://login.example.net/evil/v2.0".into())))),
+        (
+            "another tenant's issuer",
+            Some(mint(&|s| s.issuer = Some(format!("https://login.microsoftonline.com/{TENANT_B}/v2.0")))),
+        ),
+        ("unsigned", Some(unsigned(&admin_a))),
+        ("tampered", Some(tampered(&admin_a, |c| c["roles"] = json!([OPERATOR])))),
+        ("HS256 with the public keys", Some(hs256(&stack, &admin_a))),
+        ("garbage", Some("not.a.token".into())),
+    ];
+    let everything: Vec<(Method, String, Option<Value>)> = endpoints()
+        .into_iter()
+        .map(|(m, p, b)| (m, p.replace("{t}", TENANT_A), b))
+        .chain([
+            (Method::GET, "/api/v1/me".to_string(), None),
+            (Method::GET, "/api/v1/tenants".to_string(), None),
+            (Method::GET, "/api/v1/summary".to_string(), None),
+            (
+                Method::POST,
+                "/api/v1/onboarding/invitations".to_string(),
+                Some(json!({"customer_name": "Northwind", "admin_email": "admin@northwind.example"})),
+            ),
+        ])
+        .collect();
+    for (method, path, body) in &everything {
+        for (why, token) in &bad_tokens {
+            let answer = portal.call(method.clone(), path, token.as_deref(), body.as_ref()).await;
+            assert_eq!(answer.status, 401, "{why}: {method} {path}: {}", answer.text());
+            assert_eq!(answer.content_type, "application/problem+json", "{why}: {method} {path}");
+            assert_eq!(answer.json()["status"], 401);
+            assert!(answer.headers.contains_key("www-authenticate"));
+        }
+    }
+
+    // Another tenant's data is "not found", exactly like a tenant that does not exist.
+    for (method, path, body) in endpoints() {
+        for token in [&reader_a, &admin_a] {
+            let other = portal.call(method.clone(), &path.replace("{t}", TENANT_B), Some(token), body.as_ref()).await;
+            let missing =
+                portal.call(method.clone(), &path.replace("{t}", NO_TENANT), Some(token), body.as_ref()).await;
+            assert_eq!(other.status, 404, "{method} {path} of tenant B: {}", other.text());
+            assert_eq!((other.status, other.text()), (missing.status, missing.text()), "{method} {path}");
+            assert_eq!(other.content_type, "application/problem+json");
+        }
+    }
+    let tenants = portal.get("/api/v1/tenants", &reader_a).await;
+    let ids: Vec<&str> =
+        tenants["items"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [TENANT_A], "a customer lists only its own tenant");
+
+    // Roles: readers read; writes and the audit log need Portal.Admin; operator views need Portal.Operator.
+    for (method, path, body) in endpoints() {
+        let path = path.replace("{t}", TENANT_A);
+        let answer = portal.call(method.clone(), &path, Some(&reader_a), body.as_ref()).await;
+        let write = method != Method::GET || path.ends_with("/audit");
+        let expected = if write { 403 } else { 200 };
+        assert_eq!(answer.status, expected, "reader: {method} {path}: {}", answer.text());
+    }
+    for path in ["/api/v1/summary"] {
+        assert_eq!(portal.call(Method::GET, path, Some(&admin_a), None).await.status, 403);
+    }
+    let invite = json!({"customer_name": "Northwind", "admin_email": "admin@northwind.example"});
+    let answer = portal.call(Method::POST, "/api/v1/onboarding/invitations", Some(&admin_a), Some(&invite)).await;
+    assert_eq!(answer.status, 403, "{}", answer.text());
+    let no_role = stack.portal_token(TENANT_A, &[]);
+    assert_eq!(portal.call(Method::GET, "/api/v1/me", Some(&no_role), None).await.status, 403);
+    // Portal.Operator outside the operator tenant grants nothing.
+    let fake_operator = stack.portal_token(TENANT_A, &[OPERATOR]);
+    let answer = portal.call(Method::GET, "/api/v1/summary", Some(&fake_operator), None).await;
+    assert_eq!(answer.status, 403, "{}", answer.text());
+
+    // Admins write, and every write is in the audit log with who did it.
+    let prices = json!({"prices": [{"sku_part_number": "spe_e3", "amount_minor": 3300, "currency": "EUR"}]});
+    let path = format!("/api/v1/tenants/{TENANT_A}/prices");
+    let answer = portal.call(Method::PUT, &path, Some(&admin_a), Some(&prices)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let e3 =
+        answer.json()["items"].as_array().unwrap().iter().find(|p| p["sku_part_number"] == "SPE_E3").unwrap().clone();
+    assert_eq!(
+        (e3["unit_price"].clone(), e3["origin"].clone()),
+        (json!({"amount_minor": 3300, "currency": "EUR"}), json!("override"))
+    );
+    for bad in [
+        json!({"prices": [{"sku_part_number": "SPE_E3", "amount_minor": -1, "currency": "EUR"}]}),
+        json!({"prices": [{"sku_part_number": "SPE_E3", "amount_minor": 1, "currency": "euro"}]}),
+        json!({"prices": []}),
+        json!({"prices": "SPE_E3"}),
+    ] {
+        let answer = portal.call(Method::PUT, &path, Some(&admin_a), Some(&bad)).await;
+        assert_eq!((answer.status, answer.content_type.as_str()), (400, "application/problem+json"), "{bad}");
+    }
+    let big = json!({"prices": [{"sku_part_number": "X".repeat(100_000), "amount_minor": 1, "currency": "EUR"}]});
+    assert_eq!(portal.call(Method::PUT, &path, Some(&admin_a), Some(&big)).await.status, 413);
+    let audit = portal.get(&format!("/api/v1/tenants/{TENANT_A}/audit"), &admin_a).await;
+    let entry = &audit["items"][0];
+    assert_eq!((entry["action"].as_str(), entry["target"].as_str()), (Some("price.set"), Some("SPE_E3")));
+    assert_eq!(entry["actor_name"], "portal.user@contoso.example");
+    assert_eq!(entry["after"], json!({"amount_minor": 3300, "currency": "EUR"}));
+
+    // Operators see every tenant, the all-tenants summary, and invite customers.
+    let operator = stack.portal_token(OPERATOR_TENANT, &[OPERATOR]);
+    for (method, path, _) in endpoints().into_iter().filter(|(m, _, _)| *m == Method::GET) {
+        for tenant in [TENANT_A, TENANT_B] {
+            let answer = portal.call(method.clone(), &path.replace("{t}", tenant), Some(&operator), None).await;
+            assert_eq!(answer.status, 200, "operator: {path} of {tenant}: {}", answer.text());
+        }
+    }
+    let summary = portal.get("/api/v1/summary", &operator).await;
+    assert_eq!(summary["tenants"].as_array().unwrap().len(), 2);
+    let answer = portal.call(Method::POST, "/api/v1/onboarding/invitations", Some(&operator), Some(&invite)).await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    assert!(answer.json()["consent_url"].as_str().unwrap().contains("/adminconsent?"));
+
+    // Key rollover: a token signed with a key the portal has not seen yet is accepted after one JWKS refetch.
+    sim.rotate_signing_key();
+    let rotated = stack.portal_token(TENANT_A, &[READER]);
+    assert_ne!(rotated.split('.').next(), reader_a.split('.').next(), "the new token names the new key");
+    let answer = portal.call(Method::GET, "/api/v1/me", Some(&rotated), None).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    // ETags: an unchanged answer is 304.
+    let path = format!("/api/v1/tenants/{TENANT_A}/licences");
+    let first = portal.call(Method::GET, &path, Some(&reader_a), None).await;
+    let etag = first.headers["etag"].to_str().unwrap().to_string();
+    let again = portal
+        .http
+        .get(format!("{}{path}", portal.url))
+        .bearer_auth(&reader_a)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_over_its_rate_limit_gets_429_with_retry_after_and_others_are_unaffected() {
+    let mut stack = Stack::start(Backend::Embedded, tiny_sim(), |_| {}).await;
+    let row = tenant_row(TENANT_A, "Contoso");
+    stack.deps.pool.run(move |conn| TenantRow::upsert(conn, &row)).await.unwrap();
+    let url = stack
+        .start_portal_with(|p| {
+            p.rate_per_second = 1;
+            p.rate_burst = 5;
+        })
+        .await;
+    let portal = Portal { url, http: stack.sim.http.clone() };
+    let busy = stack.portal_token(TENANT_A, &[READER]);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(portal.call(Method::GET, "/api/v1/me", Some(&busy), None).await.status);
+    }
+    assert_eq!(&statuses[..5], &[200; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    let limited = portal.call(Method::GET, "/api/v1/me", Some(&busy), None).await;
+    assert_eq!(limited.content_type, "application/problem+json");
+    assert!(limited.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let other = stack.portal_token(TENANT_A, &[READER]);
+    assert_eq!(portal.call(Method::GET, "/api/v1/me", Some(&other), None).await.status, 200);
+    stack.stop().await;
+}
+
+/// Walks a cursor-paged list; returns every item.
+async fn all_pages(portal: &Portal, path: &str, token: &str) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{separator}cursor={c}"),
+            None => path.to_string(),
+        };
+        let page = portal.get(&url, token).await;
+        pages += 1;
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return (items, pages),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it() {
+    let users = 400u32;
+    let config = SimConfig {
+        tenants: vec![TenantSpec { users, entra_p1: true, concealed_names: true }],
+        calls_per_user: 0.25,
+        days: 3,
+        ..SimConfig::default()
+    };
+    let mut stack = Stack::start(Backend::Production, config, |_| {}).await;
+    stack.start_analytics().await;
+    let (status, _) = stack.onboard().await;
+    assert_eq!(status, 200);
+    let tenant = stack.tenant(0);
+    let model = stack.sim.sim.sim.tenant(&tenant).unwrap().clone();
+    let calls: Vec<CallHeader> = history(&model, &stack);
+    let pstn_rows: Vec<Value> = calls
+        .iter()
+        .flat_map(|c| [sua_graph_sim::pstn::pstn_row(&model, c), sua_graph_sim::pstn::direct_routing_row(&model, c)])
+        .flatten()
+        .collect();
+    let pool = stack.deps.pool.clone();
+    eventually("analytics holds the tenant and has recomputed everything", WAIT, || async {
+        let lookup = tenant.clone();
+        let (current, records, backlog) = pool
+            .run(move |conn| {
+                Ok::<_, sua_db::DbError>((
+                    SnapshotRow::current(conn, &lookup)?.is_some(),
+                    sua_db::models::CallRecordRow::count_for_tenant(conn, &lookup)? as usize,
+                    rollups::backlog(conn)?,
+                ))
+            })
+            .await
+            .unwrap();
+        current && records == calls.len() && backlog == (0, 0)
+    })
+    .await;
+    eprintln!("{users} users, {} calls, {} PSTN rows collected and analysed", calls.len(), pstn_rows.len());
+    let portal = Portal { url: stack.start_portal().await, http: stack.sim.http.clone() };
+    let token = stack.portal_token(&tenant, &[READER]);
+    let base = format!("/api/v1/tenants/{tenant}");
+
+    // Licences: every SKU with the generator's units; money is units × unit price.
+    let licences = portal.get(&format!("{base}/licences"), &token).await;
+    let got: BTreeMap<String, (i64, i64, i64)> = licences["skus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let id = s["sku_id"].as_str().unwrap().to_string();
+            (id, (s["purchased"].as_i64().unwrap(), s["warning"].as_i64().unwrap(), s["assigned"].as_i64().unwrap()))
+        })
+        .collect();
+    let expected: BTreeMap<String, (i64, i64, i64)> = model
+        .subscriptions()
+        .iter()
+        .map(|s| (s.sku.id.to_string(), (s.enabled as i64, s.warning as i64, s.consumed as i64)))
+        .collect();
+    assert_eq!(got, expected);
+    for sku in licences["skus"].as_array().unwrap() {
+        let purchased = sku["purchased"].as_i64().unwrap();
+        assert_eq!(sku["available"].as_i64().unwrap(), (purchased - sku["assigned"].as_i64().unwrap()).max(0));
+        if let Some(price) = sku["unit_price"].as_object() {
+            assert_eq!(
+                sku["monthly_cost"]["amount_minor"].as_i64().unwrap(),
+                price["amount_minor"].as_i64().unwrap() * purchased
+            );
+        }
+    }
+    // Copilot: a public list price of 30.00 USD; the seats bought and never assigned are its waste.
+    let copilot = licences["skus"].as_array().unwrap().iter().find(|s| s["sku_id"] == catalog::COPILOT_SKU.id).unwrap();
+    let bought = model.subscriptions().iter().find(|s| s.sku.id == catalog::COPILOT_SKU.id).unwrap().enabled as i64;
+    assert_eq!(copilot["unit_price"], json!({"amount_minor": 3000, "currency": "USD"}));
+    assert_eq!(copilot["monthly_waste"], json!([{"amount_minor": bought * 3000, "currency": "USD"}]));
+
+    // Findings: exactly the (kind, user, SKU) the generator built, across pages; totals agree with the items.
+    let dialled: BTreeSet<String> = pstn_rows.iter().filter_map(|r| r["userId"].as_str()).map(str::to_string).collect();
+    let expected = expected_findings(&model, &dialled);
+    let (items, pages) = all_pages(&portal, &format!("{base}/findings?limit=40"), &token).await;
+    assert!(pages > 1, "the findings span pages");
+    let found: BTreeSet<(String, String, String)> = items
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["user_id"].as_str().unwrap_or("-").to_string(),
+                f["sku_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), items.len(), "no finding repeats across pages");
+    assert_eq!(found, expected);
+    eprintln!("{} findings over {pages} pages match the generator", found.len());
+    let first = portal.get(&format!("{base}/findings?limit=1"), &token).await;
+    assert_eq!(first["total"].as_u64().unwrap() as usize, expected.len());
+    let mut per_kind: BTreeMap<String, i64> = BTreeMap::new();
+    for (kind, _, _) in &expected {
+        *per_kind.entry(kind.clone()).or_default() += 1;
+    }
+    let totals: BTreeMap<String, i64> = first["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["kind"].as_str().unwrap().to_string(), t["findings"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(totals, per_kind);
+    let saved: i64 = items
+        .iter()
+        .filter(|f| f["effect"] == "saving" && f["monthly_amount"]["currency"] == "USD")
+        .map(|f| f["monthly_amount"]["amount_minor"].as_i64().unwrap())
+        .sum();
+    assert_eq!(first["monthly_savings"], json!([{"amount_minor": saved, "currency": "USD"}]));
+    let inactive = portal.get(&format!("{base}/findings?kind=inactive_user&limit=1000"), &token).await;
+    assert_eq!(inactive["items"].as_array().unwrap().len() as i64, per_kind["inactive_user"]);
+
+    // Users: every user once across pages in name order; filters count what the generator made.
+    let model_users: Vec<_> = (0..users).map(|i| model.user(i)).collect();
+    let (items, _) = all_pages(&portal, &format!("{base}/users?limit=70"), &token).await;
+    let ids: Vec<String> = items.iter().map(|u| u["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>(), model_users.iter().map(|u| &u.id).collect::<BTreeSet<_>>());
+    assert_eq!(ids.len(), users as usize);
+    let names: Vec<(String, String)> = items
+        .iter()
+        .map(|u| (u["display_name"].as_str().unwrap().to_string(), u["id"].as_str().unwrap().to_string()))
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "sorted by display name, then id");
+    let (desc, _) = all_pages(&portal, &format!("{base}/users?limit=90&sort=last_sign_in&order=desc"), &token).await;
+    assert_eq!(desc.len(), users as usize);
+    let count = |path: String| {
+        let portal = &portal;
+        let token = &token;
+        async move { portal.get(&path, token).await["total"].as_i64().unwrap() }
+    };
+    let licensed = model_users.iter().filter(|u| !u.licences.is_empty()).count() as i64;
+    assert_eq!(count(format!("{base}/users?licensed=true&limit=1")).await, licensed);
+    assert_eq!(count(format!("{base}/users?licensed=false&limit=1")).await, users as i64 - licensed);
+    let disabled = model_users.iter().filter(|u| !u.account_enabled).count() as i64;
+    assert_eq!(count(format!("{base}/users?enabled=false&limit=1")).await, disabled);
+    let stale = model_users.iter().filter(|u| !matches!(u.sign_in, SignIn::DaysAgo(d) if d <= 90)).count() as i64;
+    assert_eq!(count(format!("{base}/users?inactive_days=90&limit=1")).await, stale);
+    let with_phone =
+        model_users.iter().filter(|u| u.licences.iter().any(|(s, _)| s.id == catalog::MCOEV_SKU.id)).count();
+    assert_eq!(count(format!("{base}/users?sku=MCOEV&limit=1")).await, with_phone as i64);
+    let department = model_users[0].department.clone();
+    let in_department = model_users.iter().filter(|u| u.department == department).count() as i64;
+    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("department", &department).finish();
+    assert_eq!(count(format!("{base}/users?{query}&limit=1")).await, in_department);
+
+    // Call usage: per day and per user over the range, exactly the generated calls.
+    let mut per_day: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    let mut per_user: BTreeMap<String, i64> = BTreeMap::new();
+    for call in &calls {
+        let entry = per_day.entry(call.start.date_naive().to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += i64::from(call.group);
+        entry.2 += (call.end - call.start).num_seconds();
+        for user in party_users(&model, call) {
+            *per_user.entry(user).or_default() += 1;
+        }
+    }
+    let from = calls.iter().map(|c| c.start.date_naive()).min().unwrap();
+    let to = calls.iter().map(|c| c.start.date_naive()).max().unwrap();
+    let usage = portal.get(&format!("{base}/calls/usage?from={from}&to={to}&group_by=day"), &token).await;
+    let got: BTreeMap<String, (i64, i64, i64)> = usage["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let key = d["key"].as_str().unwrap().to_string();
+            (key, (d["calls"].as_i64().unwrap(), d["group_calls"].as_i64().unwrap(), d["seconds"].as_i64().unwrap()))
+        })
+        .collect();
+    assert_eq!(got, per_day);
+    assert_eq!(usage["totals"]["calls"].as_i64().unwrap() as usize, calls.len());
+    let (items, _) =
+        all_pages(&portal, &format!("{base}/calls/usage?from={from}&to={to}&group_by=user&limit=50"), &token).await;
+    let got: BTreeMap<String, i64> =
+        items.iter().map(|u| (u["key"].as_str().unwrap().to_string(), u["calls"].as_i64().unwrap())).collect();
+    assert_eq!(got, per_user);
+    let by_department =
+        portal.get(&format!("{base}/calls/usage?from={from}&to={to}&group_by=department"), &token).await;
+    let department_calls: i64 =
+        by_department["items"].as_array().unwrap().iter().map(|d| d["calls"].as_i64().unwrap()).sum();
+    assert_eq!(department_calls, per_user.values().sum::<i64>());
+    let quality = portal.get(&format!("{base}/calls/quality?from={from}&to={to}"), &token).await;
+    let poor_calls = calls.iter().filter(|c| c.poor_network).count();
+    assert_eq!(quality["poor_streams"].as_i64().unwrap() > 0, poor_calls > 0);
+
+    // Exports: the users list as CSV (one line per user) and XLSX (a workbook any reader opens).
+    let csv = portal
+        .call(Method::GET, &format!("{base}/reports/users.csv?sort=user_principal_name"), Some(&token), None)
+        .await;
+    assert_eq!((csv.status, csv.content_type.as_str()), (200, "text/csv; charset=utf-8"));
+    let text = csv.text();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), users as usize + 1);
+    assert!(lines[0].starts_with("\u{feff}id,user_principal_name,"));
+    let csv_ids: BTreeSet<&str> = lines[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(csv_ids.len(), users as usize);
+    let xlsx = portal.call(Method::GET, &format!("{base}/reports/findings.xlsx"), Some(&token), None).await;
+    assert_eq!(xlsx.status, 200);
+    assert_eq!(xlsx_rows(&xlsx.body), expected.len() + 1, "a header row and one row per finding");
+
+    // An admin's price override reprices the findings (recomputed by analytics) and is audited.
+    let admin = stack.portal_token(&tenant, &[ADMIN]);
+    let change = json!({"prices": [{"sku_part_number": catalog::COPILOT_SKU.part_number, "amount_minor": 2800, "currency": "EUR"}]});
+    let answer = portal.call(Method::PUT, &format!("{base}/prices"), Some(&admin), Some(&change)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    eventually("the Copilot waste is repriced in EUR", WAIT, || async {
+        let licences = portal.get(&format!("{base}/licences"), &token).await;
+        let copilot =
+            licences["skus"].as_array().unwrap().iter().find(|s| s["sku_id"] == catalog::COPILOT_SKU.id).cloned();
+        copilot.is_some_and(|c| c["monthly_waste"] == json!([{"amount_minor": bought * 2800, "currency": "EUR"}]))
+    })
+    .await;
+    stack.stop().await;
+}
+
+/// Rows of the first sheet of a workbook, read by Python's standard library (an independent ZIP and XML reader).
+fn xlsx_rows(bytes: &[u8]) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.xlsx");
+    std::fs::write(&path, bytes).unwrap();
+    let script = "import sys, zipfile, xml.etree.ElementTree as ET\n\
+                  z = zipfile.ZipFile(sys.argv[1])\n\
+                  assert z.testzip() is None\n\
+                  ns = '{http://schemas.openxmlformats.org/spreadsheetml/2006/main}'\n\
+                  wb = ET.fromstring(z.read('xl/workbook.xml'))\n\
+                  assert wb.find(ns + 'sheets') is not None\n\
+                  sheet = ET.fromstring(z.read('xl/worksheets/sheet1.xml'))\n\
+                  print(len(sheet.find(ns + 'sheetData').findall(ns + 'row')))\n";
+    let output = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
+}
