@@ -47,6 +47,7 @@ pub struct AppState {
                        is integer minor units with an ISO 4217 currency and is never summed across currencies. Errors \
                        are RFC 9457 problems."
     ),
+    components(schemas(error::Problem)),
     modifiers(&BearerScheme),
     tags(
         (name = "tenants", description = "Tenants, their collection status, the all-tenants summary"),
@@ -131,19 +132,18 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
         max_page: portal.max_page_size,
     });
     let max_body = portal.max_body_bytes;
+    let document = openapi();
     let server = HttpServer::new(move || {
-        let (app, api) = App::new()
-            .into_utoipa_app()
-            .openapi(ApiDoc::openapi())
+        App::new()
             .app_data(web::Data::new(state.clone()))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error))
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .configure(ops.clone().configure())
+            // Before the /api/v1 scope, which would otherwise answer 404 for its OpenAPI document.
+            .service(SwaggerUi::new("/api/docs/{_:.*}").url(OPENAPI_PATH, document.clone()))
             .service(api_scope())
-            .split_for_parts();
-        app.configure(ops.clone().configure())
-            .service(SwaggerUi::new("/api/docs/{_:.*}").url(OPENAPI_PATH, api))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(error::ApiError::NotFound("no such endpoint".into()))
             }))

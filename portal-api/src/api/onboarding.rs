@@ -16,8 +16,10 @@ use crate::error::ApiError;
 #[serde(deny_unknown_fields)]
 pub struct InvitationInput {
     /// The customer's name, as the operator knows it.
+    #[schema(min_length = 1, max_length = 200)]
     pub customer_name: String,
     /// The customer admin who will grant consent.
+    #[schema(max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$")]
     pub admin_email: String,
 }
 

@@ -104,17 +104,21 @@ pub async fn get_prices(
 #[serde(deny_unknown_fields)]
 pub struct PriceInput {
     /// e.g. `SPE_E3`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub sku_part_number: String,
     /// Per unit per month, in minor units.
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub amount_minor: i64,
     /// ISO 4217, e.g. `EUR`.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PricesInput {
-    /// Overrides to set (at most 500); SKUs not listed keep theirs.
+    /// Overrides to set (at most 500, each SKU once); SKUs not listed keep theirs.
+    #[schema(min_items = 1, max_items = 500)]
     pub prices: Vec<PriceInput>,
 }
 
@@ -246,6 +250,7 @@ pub struct Settings {
     #[schema(minimum = 1, maximum = 3650)]
     pub phone_idle_days: i64,
     /// User ids or principal names never flagged (service accounts, break-glass admins); at most 10,000.
+    #[schema(max_items = 10_000)]
     pub excluded_users: Vec<String>,
 }
 

@@ -596,3 +596,63 @@ fn xlsx_rows(bytes: &[u8]) -> usize {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
 }
+
+/// The schemathesis CLI that `scripts/prereqs` installs (or `SUA_SCHEMATHESIS`).
+fn schemathesis() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("SUA_SCHEMATHESIS") {
+        return path.into();
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let path = root.join("target/tools/venv/bin/schemathesis");
+    assert!(path.exists(), "{} is missing: run scripts/prereqs (it installs schemathesis from PyPI)", path.display());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_response_outside_the_openapi_document() {
+    let config = SimConfig {
+        tenants: vec![TenantSpec { users: 120, entra_p1: true, concealed_names: true }],
+        calls_per_user: 0.25,
+        days: 2,
+        ..SimConfig::default()
+    };
+    let mut stack = Stack::start(Backend::Production, config, |_| {}).await;
+    stack.start_analytics().await;
+    assert_eq!(stack.onboard().await.0, 200);
+    let tenant = stack.tenant(0);
+    let pool = stack.deps.pool.clone();
+    eventually("the tenant's snapshot is current", WAIT, || async {
+        let lookup = tenant.clone();
+        pool.run(move |conn| SnapshotRow::current(conn, &lookup)).await.unwrap().is_some()
+    })
+    .await;
+    let url = stack.start_portal().await;
+    let token = stack.portal_token(OPERATOR_TENANT, &[OPERATOR]);
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("schemathesis.toml");
+    // Half the generated tenant ids are the real tenant, so the data paths run, not only "not found".
+    std::fs::write(&config_file, format!("[parameters]\n\"path.tenant_id\" = \"{tenant}\"\n")).unwrap();
+    let program = schemathesis();
+    let output = tokio::process::Command::new(&program)
+        .arg("--config-file")
+        .arg(&config_file)
+        .args(["--no-color", "run", &format!("{url}/api/v1/openapi.json")])
+        .args(["--url", &url])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance"])
+        .args(["--checks", "response_schema_conformance,response_headers_conformance"])
+        .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "100", "--workers", "2", "--seed", "1"])
+        .args(["--suppress-health-check", "all", "--request-timeout", "30"])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stack.stop().await;
+}
