@@ -338,8 +338,14 @@ async fn graph_sim(args: GraphSimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The embedded all-in-one mode: SQLite in `data_dir`, the in-process broker, and all three services.
+/// The demo's portal app (token audience) and the managed-service provider's own tenant.
+const DEMO_AUDIENCE: &str = "api://sua-demo-portal";
+const DEMO_OPERATOR_TENANT: &str = "0d0d0d0d-0000-4000-8000-00000000000d";
+
+/// The embedded all-in-one mode: SQLite in `data_dir`, the in-process broker, all three services, and the Graph
+/// simulator with a demo customer that consents on first start; prints the portal's URLs and sign-in tokens.
 async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::Result<()> {
+    use sua_graph_sim::{GraphSim, SimConfig, TenantSpec, UserTokenSpec};
     let mut config = Config::load(config.as_deref())?;
     let _telemetry = sua_core::telemetry::init("sua-demo", &config.log, config.otel_endpoint.as_deref())?;
     std::fs::create_dir_all(&data_dir)?;
@@ -347,23 +353,87 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
     config.amqp_url = SecretString::from("memory://");
     // The embedded mode owns its private SQLite file, so it migrates it itself; the services never do.
     sua_db::service::migrate_command(&config).await?;
+
+    // Microsoft Graph and Entra ID are the simulator's: one customer of 300 users with two weeks of calls.
+    let at = |offset: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port + offset));
+    let sim_config = SimConfig {
+        tenants: vec![TenantSpec { users: 300, entra_p1: true, concealed_names: false }],
+        days: 14,
+        ca_file: Some(data_dir.join("graph-sim-ca.pem")),
+        ..SimConfig::default()
+    };
+    let sim = GraphSim::start_on(sim_config, at(10), at(11)).await?;
+    config.graph_url = sim.graph_url.parse()?;
+    config.login_url = sim.login_url.parse()?;
+    config.client_id = sim.sim.config.client_id.clone();
+    config.client_secret = Some(SecretString::from(sim.sim.config.client_secret.clone()));
+    config.extra_ca_file = Some(sim.ca_file.clone());
+    config.public_url = format!("http://127.0.0.1:{}", port + 1).parse()?;
+    config.onboarding.consent_propagation_secs = 0;
+    if config.state_signing_key.is_none() {
+        // One key for the whole process: the portal signs consent links the collector verifies.
+        let key: [u8; 32] = rand::random();
+        config.state_signing_key = Some(SecretString::from(key.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+    }
+    config.portal.audience = DEMO_AUDIENCE.into();
+    config.portal.issuer_base = Some(sim.sim.config.issuer_base.parse()?);
+    config.portal.operator_tenant = Some(DEMO_OPERATOR_TENANT.into());
+
     let deps = Dependencies::connect(&config).await?;
     let shutdown = sua_core::shutdown::on_signals();
+    let portal = sua_portal_api::build(&Config { listen: Some(at(0)), ..config.clone() }, deps.clone()).await?;
+    let collector = sua_collector::Collector::new(&config, &deps)?;
+    let running =
+        sua_collector::build_with(&Config { listen: Some(at(1)), ..config.clone() }, deps.clone(), collector.clone())
+            .await?;
+    let analytics = sua_analytics::build(&Config { listen: Some(at(2)), ..config.clone() }, deps.clone()).await?;
+    let customer = sim.sim.tenant_ids()[0].clone();
+    let (portal_port, collector_port, analytics_port) = (portal.port(), running.port(), analytics.port());
+    let services = tokio::spawn(async move {
+        let (a, b, c) = tokio::join!(
+            portal.run_until_stopped(shutdown.clone()),
+            running.run_until_stopped(shutdown.clone()),
+            analytics.run_until_stopped(shutdown.clone()),
+        );
+        a.and(b).and(c)
+    });
 
-    let at = |offset: u16| Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port + offset)));
-    let portal = sua_portal_api::build(&Config { listen: at(0), ..config.clone() }, deps.clone()).await?;
-    let collector = sua_collector::build(&Config { listen: at(1), ..config.clone() }, deps.clone()).await?;
-    let analytics = sua_analytics::build(&Config { listen: at(2), ..config.clone() }, deps.clone()).await?;
+    // First start: the demo customer's admin follows the consent link, as a browser would.
+    let known = sua_collector::tenants::list(&deps.pool).await?.iter().any(|t| t.tenant_id == customer);
+    if !known {
+        let invitation = collector.onboarding.invite("Contoso (demo)", "admin@contoso.example", "demo").await?;
+        let http = sua_collector::graph::http_client(&config)?;
+        let consent = http.get(&invitation.consent_url).send().await?;
+        let callback = consent.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
+        let outcome = http.get(&callback).send().await?.status();
+        anyhow::ensure!(outcome.is_success(), "the demo customer's consent failed ({outcome})");
+    }
+    let token = |tenant: &str, role: &str| {
+        let mut spec = UserTokenSpec::new(tenant, DEMO_AUDIENCE, &[role]);
+        spec.lifetime_secs = 24 * 3600;
+        spec.username = if role == "Portal.Operator" { "operator@msp.example" } else { "admin@contoso.example" }.into();
+        sim.sim.user_token(&spec)
+    };
+    let operator = token(DEMO_OPERATOR_TENANT, "Portal.Operator")?;
+    let admin = token(&customer, "Portal.Admin")?;
     println!("sua demo is running (Ctrl-C to stop)");
-    println!("  portal-api  http://127.0.0.1:{}/healthz", portal.port());
-    println!("  collector   http://127.0.0.1:{}/healthz", collector.port());
-    println!("  analytics   http://127.0.0.1:{}/metrics", analytics.port());
-    println!("  data        {}", data_dir.display());
-    let (a, b, c) = tokio::join!(
-        portal.run_until_stopped(shutdown.clone()),
-        collector.run_until_stopped(shutdown.clone()),
-        analytics.run_until_stopped(shutdown.clone()),
+    println!(
+        "  portal API    http://127.0.0.1:{portal_port}/api/v1   (Swagger UI: http://127.0.0.1:{portal_port}/api/docs/)"
     );
+    println!("  collector     http://127.0.0.1:{collector_port}/healthz");
+    println!("  analytics     http://127.0.0.1:{analytics_port}/metrics");
+    println!("  Graph sim     {} (demo customer {customer})", sim.graph_url);
+    println!("  data          {}", data_dir.display());
+    println!();
+    println!("Sign-in tokens for the next 24 hours (Authorize in Swagger UI, or curl -H \"Authorization: Bearer …\"):");
+    println!("  MSP operator (every tenant):     {operator}");
+    println!("  customer admin (Contoso only):   {admin}");
+    println!();
+    println!(
+        "Try: curl -s -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{portal_port}/api/v1/tenants/{customer}/dashboard"
+    );
+    let result = services.await?;
     deps.broker.close().await;
-    a.and(b).and(c)
+    sim.stop().await;
+    result
 }
