@@ -8,6 +8,7 @@
 mod analytics;
 mod broker_contract;
 mod callrecords;
+mod demo;
 mod disruptive;
 mod licence_sync;
 mod onboarding;

@@ -1,0 +1,112 @@
+//! The README's first command: `sua demo` runs everything in one process with a simulated customer, and the
+//! portal it prints answers with that customer's data, for the token it prints, across a restart.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use sua_tests::binaries::{binary, free_port};
+use sua_tests::eventually;
+
+struct Printed {
+    portal: String,
+    tenant: String,
+    admin: String,
+    operator: String,
+}
+
+async fn start(data_dir: &std::path::Path, port: u16) -> (tokio::process::Child, Printed) {
+    let mut child = Command::new(binary("sua"))
+        .args(["demo", "--data-dir"])
+        .arg(data_dir)
+        .args(["--port", &port.to_string()])
+        .env("SUA_LOG__FILTER", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut portal, mut tenant, mut admin, mut operator) = (None, None, None, None);
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let last = line.split_whitespace().last().unwrap_or_default().to_string();
+            if line.trim_start().starts_with("portal API") {
+                portal = line.split_whitespace().nth(2).map(|u| u.trim_end_matches("/api/v1").to_string());
+            } else if line.contains("demo customer") {
+                tenant = Some(last.trim_end_matches(')').to_string());
+            } else if line.contains("MSP operator") {
+                operator = Some(last);
+            } else if line.contains("customer admin") {
+                admin = Some(last);
+            } else if line.starts_with("Try:") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the demo printed its URLs and tokens");
+    let printed = Printed {
+        portal: portal.expect("portal URL"),
+        tenant: tenant.expect("demo customer"),
+        admin: admin.expect("admin token"),
+        operator: operator.expect("operator token"),
+    };
+    (child, printed)
+}
+
+async fn stop(mut child: tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "the demo stops cleanly on SIGTERM: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_a_collected_and_analysed_customer_to_the_tokens_it_prints() {
+    let data = tempfile::tempdir().unwrap();
+    // The demo takes port..port+2 and port+10..port+11.
+    let port = loop {
+        let p = free_port();
+        if p < 60_000 && [1, 2, 10, 11].iter().all(|o| std::net::TcpListener::bind(("127.0.0.1", p + o)).is_ok()) {
+            break p;
+        }
+    };
+    let (child, printed) = start(data.path(), port).await;
+    let http = reqwest::Client::new();
+    let get = |path: String, token: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", printed.portal);
+        async move {
+            let response = http.get(&url).bearer_auth(token).send().await.unwrap();
+            (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let dashboard = format!("/api/v1/tenants/{}/dashboard", printed.tenant);
+    eventually(
+        "the demo customer's licences, findings and calls are in the portal",
+        Duration::from_secs(180),
+        || async {
+            let (status, body) = get(dashboard.clone(), printed.admin.clone()).await;
+            status == 200
+                && body["users"] == 300
+                && !body["findings"].as_array().is_none_or(Vec::is_empty)
+                && body["calls_last_30_days"]["calls"].as_i64().unwrap_or(0) > 0
+        },
+    )
+    .await;
+    let (status, summary) = get("/api/v1/summary".into(), printed.operator.clone()).await;
+    assert_eq!((status, summary["tenants"].as_array().map(Vec::len)), (200, Some(1)));
+    let (status, _) = get("/api/v1/summary".into(), printed.admin.clone()).await;
+    assert_eq!(status, 403, "a customer admin is no operator");
+    stop(child).await;
+
+    // A restart keeps the data and does not onboard the customer again.
+    let (child, printed) = start(data.path(), port).await;
+    let (status, body) = get(dashboard.clone(), printed.admin.clone()).await;
+    assert_eq!((status, body["users"].as_i64()), (200, Some(300)));
+    let (_, tenants) = get("/api/v1/tenants".into(), printed.operator.clone()).await;
+    assert_eq!(tenants["items"].as_array().map(Vec::len), Some(1));
+    stop(child).await;
+}
