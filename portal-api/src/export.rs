@@ -423,15 +423,19 @@ mod tests {
         assert_eq!(entries, 5);
         let dir = u32::from_le_bytes([bytes[eocd + 16], bytes[eocd + 17], bytes[eocd + 18], bytes[eocd + 19]]) as usize;
         let mut at = dir;
+        let mut sheet = 0;
         for _ in 0..entries {
             assert_eq!(&bytes[at..at + 4], &0x0201_4b50u32.to_le_bytes());
             let name_len = u16::from_le_bytes([bytes[at + 28], bytes[at + 29]]) as usize;
             let offset = u32::from_le_bytes([bytes[at + 42], bytes[at + 43], bytes[at + 44], bytes[at + 45]]) as usize;
             assert_eq!(&bytes[offset..offset + 4], &0x0403_4b50u32.to_le_bytes());
+            if &bytes[at + 46..at + 46 + name_len] == b"xl/worksheets/sheet1.xml" {
+                sheet = offset + 30 + name_len;
+            }
             at += 46 + name_len;
         }
         // The sheet inflates to the rows written.
-        let sheet = bytes.windows(24).position(|w| w == b"xl/worksheets/sheet1.xml").unwrap_or(0) + 24;
+        assert!(sheet > 0, "the directory names the sheet");
         let mut inflated = String::new();
         let mut decoder = flate2::read::DeflateDecoder::new(&bytes[sheet..]);
         std::io::Read::read_to_string(&mut decoder, &mut inflated).unwrap_or_default();

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod export;
 pub mod limits;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub limiter: limits::RateLimiter,
     pub invitations: sua_collector::onboarding::Invitations,
     pub max_page: i64,
+    pub cache: cache::Cache,
 }
 
 #[derive(OpenApi)]
@@ -130,6 +132,7 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
             sua_collector::onboarding::Mailer::from_config(&config.smtp)?,
         ),
         max_page: portal.max_page_size,
+        cache: cache::Cache::new(Duration::from_secs(portal.cache_ttl_secs)),
     });
     let max_body = portal.max_body_bytes;
     let document = openapi();

@@ -37,6 +37,7 @@ pub fn portal_config(sim: &SimHarness) -> sua_core::config::PortalConfig {
         operator_tenant: Some(OPERATOR_TENANT.into()),
         rate_per_second: 10_000,
         rate_burst: 10_000,
+        cache_ttl_secs: 1,
         ..Default::default()
     }
 }

@@ -136,8 +136,9 @@ pub async fn get_licences(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, false).await?;
-    let body = state.pool.run(move |conn| load(conn, &tenant.id)).await?;
-    Ok(cached_json(&req, &body, 60))
+    let id = tenant.id.clone();
+    let body = state.cache.get_or(&id, "licences", || state.pool.run(move |conn| load(conn, &tenant.id))).await?;
+    Ok(cached_json(&req, &*body, 60))
 }
 
 /// Findings summed for one kind.
@@ -257,6 +258,7 @@ pub async fn get_dashboard(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, false).await?;
-    let body = state.pool.run(move |conn| dashboard_of(conn, &tenant)).await?;
-    Ok(cached_json(&req, &body, 60))
+    let id = tenant.id.clone();
+    let body = state.cache.get_or(&id, "dashboard", || state.pool.run(move |conn| dashboard_of(conn, &tenant))).await?;
+    Ok(cached_json(&req, &*body, 60))
 }

@@ -191,6 +191,7 @@ pub async fn put_prices(
             load(conn, &tenant.id)
         })
         .await?;
+    state.cache.invalidate(&path.to_ascii_lowercase());
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -230,6 +231,7 @@ pub async fn delete_price(
             load(conn, &tenant.id).map(Some)
         })
         .await?;
+    state.cache.invalidate(&tenant_id.to_ascii_lowercase());
     match body {
         Some(body) => Ok(HttpResponse::Ok().json(body)),
         None => Err(ApiError::NotFound("the tenant has no override for that SKU".into())),
@@ -343,6 +345,7 @@ pub async fn put_settings(
             Ok(after)
         })
         .await?;
+    state.cache.invalidate(&path.to_ascii_lowercase());
     Ok(HttpResponse::Ok().json(body))
 }
 

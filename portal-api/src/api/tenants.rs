@@ -218,9 +218,8 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
     if !principal.operator {
         return Err(ApiError::Forbidden("the all-tenants summary is for operators (Portal.Operator)".into()));
     }
-    let body = state
-        .pool
-        .run(|conn| -> Result<AllTenants, DbError> {
+    let compute = || {
+        state.pool.run(|conn| -> Result<AllTenants, DbError> {
             let mut all = (Totals::default(), Totals::default(), Totals::default());
             let mut tenants = Vec::new();
             for tenant in TenantRow::list(conn)? {
@@ -258,6 +257,7 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
                 monthly_costs_at_risk: all.2.monies(),
             })
         })
-        .await?;
-    Ok(cached_json(&req, &body, 60))
+    };
+    let body = state.cache.get_or(crate::cache::ALL, "summary", compute).await?;
+    Ok(cached_json(&req, &*body, 60))
 }

@@ -90,6 +90,8 @@ pub struct PortalConfig {
     pub max_body_bytes: usize,
     /// Largest page a list returns.
     pub max_page_size: i64,
+    /// How long per-tenant aggregates (dashboard, licences, the operators' summary) are reused; 0 = never.
+    pub cache_ttl_secs: u64,
 }
 
 impl Default for PortalConfig {
@@ -106,6 +108,7 @@ impl Default for PortalConfig {
             rate_burst: 200,
             max_body_bytes: 64 * 1024,
             max_page_size: 1_000,
+            cache_ttl_secs: 30,
         }
     }
 }

@@ -208,6 +208,16 @@ async fn load(client: &reqwest::Client, url: &str, token: &str, rate: u32, secon
     Summary::of(latencies, failures, elapsed)
 }
 
+/// Peak resident memory of a process, MB.
+fn vm_hwm_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -299,6 +309,28 @@ async fn main() -> anyhow::Result<()> {
         let mut json = summary.to_json();
         json["psql_ms"] = serde_json::json!(db_ms);
         report.insert(endpoint.into(), json);
+    }
+    // Exports of the whole users list: streamed, so portal-api's peak memory should barely move.
+    let before = vm_hwm_mb(portal.id());
+    for format in ["csv", "xlsx"] {
+        let started = Instant::now();
+        let response = client.get(format!("{base}/reports/users.{format}")).bearer_auth(&token).send().await?;
+        anyhow::ensure!(response.status().as_u16() == 200, "export answered {}", response.status());
+        let mut bytes = 0usize;
+        let mut stream = response;
+        while let Some(chunk) = stream.chunk().await? {
+            bytes += chunk.len();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let peak = vm_hwm_mb(portal.id());
+        println!(
+            "export users.{format:<4}: {:.1} MB in {seconds:.2} s; portal-api peak RSS {before:.0} MB before exports, {peak:.0} MB after",
+            bytes as f64 / 1e6
+        );
+        report.insert(
+            format!("export_{format}"),
+            serde_json::json!({"bytes": bytes, "seconds": seconds, "peak_rss_mb": peak}),
+        );
     }
     println!("{}", serde_json::json!({"p4": report, "tenant": counts, "rate": args.rate}));
     let _ = portal.kill();
