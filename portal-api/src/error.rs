@@ -76,7 +76,14 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        ApiError::Internal(error.to_string())
+        match error {
+            // Every connection busy (overload) or the database unreachable: try again, not a bug.
+            DbError::Pool(why) => {
+                tracing::warn!(error = %why, "no database connection for a request");
+                ApiError::Unavailable("the database is busy or unreachable; try again shortly".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -117,6 +124,9 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests(seconds) => {
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
         }

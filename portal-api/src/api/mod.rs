@@ -77,7 +77,7 @@ pub enum Refusals {
     /// The caller's rate limit is exhausted; see `Retry-After`.
     #[response(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Problem),
-    /// The token signing keys cannot be fetched.
+    /// The token signing keys cannot be fetched, or the database is busy or unreachable; see `Retry-After`.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
 }

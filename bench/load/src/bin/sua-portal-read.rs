@@ -37,6 +37,9 @@ struct Args {
     /// Reuse this database as it is (skip creating and filling it); it is kept afterwards.
     #[arg(long)]
     reuse: Option<String>,
+    /// Keep the filled database for `--reuse`.
+    #[arg(long)]
+    keep: bool,
 }
 
 const TENANT: &str = "44444444-0000-4000-8000-000000000004";
@@ -106,7 +109,6 @@ SELECT '{TENANT}', day, count(*), sum(CASE WHEN call_type = 'groupCall' THEN 1 E
     sum(CASE WHEN call_type = 'groupCall' THEN 0 ELSE 1 END), sum(duration_seconds), 0, sum(pstn::int), sum(streams),
     sum(poor_streams)
 FROM call_records WHERE tenant_id = '{TENANT}' GROUP BY day;
-VACUUM ANALYZE;
 "#
     )
 }
@@ -235,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         eprintln!("filling {name}: {} users, {} call records …", args.users, args.calls);
         psql(&url, &fill_sql(args.users, args.calls)).context("filling the database")?;
+        psql(&url, "VACUUM ANALYZE")?;
         eprintln!("filled in {:.0} s", started.elapsed().as_secs_f64());
     }
     let counts = psql(
@@ -254,90 +257,96 @@ async fn main() -> anyhow::Result<()> {
         ..SimConfig::default()
     })
     .await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut portal = Command::new(&sua)
-        .arg("portal-api")
-        .env("SUA_DATABASE_URL", &url)
-        .env("SUA_AMQP_URL", "memory://")
-        .env("SUA_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SUA_LOGIN_URL", &sim.login_url)
-        .env("SUA_EXTRA_CA_FILE", &sim.ca_file)
-        .env("SUA_PORTAL__AUDIENCE", AUDIENCE)
-        .env("SUA_PORTAL__ISSUER_BASE", &sim.sim.config.issuer_base)
-        .env("SUA_PORTAL__RATE_PER_SECOND", "100000")
-        .env("SUA_PORTAL__RATE_BURST", "100000")
-        .env("SUA_DB__POOL_SIZE", "16")
-        .env("SUA_LOG__FILTER", "warn")
-        .spawn()?;
     let mut spec = UserTokenSpec::new(TENANT, AUDIENCE, &["Portal.Reader"]);
     spec.lifetime_secs = 3600;
     let token = sim.sim.user_token(&spec)?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-    let base = format!("http://127.0.0.1:{port}/api/v1/tenants/{TENANT}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{base}/licences"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-        != 200
-    {
-        anyhow::ensure!(Instant::now() < deadline, "portal-api did not answer");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-
     let mut report = serde_json::Map::new();
-    for endpoint in ["dashboard", "licences"] {
-        let target = format!("{base}/{endpoint}");
-        load(&client, &target, &token, args.rate, args.warmup_seconds).await;
-        let summary = load(&client, &target, &token, args.rate, args.seconds).await;
-        let db_ms: f64 = statements(endpoint).iter().map(|s| psql_ms(&url, s, 21)).sum::<anyhow::Result<f64>>()?;
-        println!(
-            "P4 {endpoint:<9}: {:.0} req/s offered {}, answered {} ({} failed): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-             psql, the same statements: {db_ms:.1} ms (p99 / psql = {:.1}x)",
-            f64::from(args.rate),
-            summary.requests + summary.failures,
-            summary.requests,
-            summary.failures,
-            summary.p50_ms,
-            summary.p99_ms,
-            summary.max_ms,
-            summary.p99_ms / db_ms.max(0.001),
-        );
-        let mut json = summary.to_json();
-        json["psql_ms"] = serde_json::json!(db_ms);
-        report.insert(endpoint.into(), json);
-    }
-    // Exports of the whole users list: streamed, so portal-api's peak memory should barely move.
-    let before = vm_hwm_mb(portal.id());
-    for format in ["csv", "xlsx"] {
-        let started = Instant::now();
-        let response = client.get(format!("{base}/reports/users.{format}")).bearer_auth(&token).send().await?;
-        anyhow::ensure!(response.status().as_u16() == 200, "export answered {}", response.status());
-        let mut bytes = 0usize;
-        let mut stream = response;
-        while let Some(chunk) = stream.chunk().await? {
-            bytes += chunk.len();
+    // With the aggregate cache as shipped (30 s), and without it: every request runs its queries.
+    for (label, ttl) in [("cached", 30u64), ("uncached", 0)] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut portal = Command::new(&sua)
+            .arg("portal-api")
+            .env("SUA_DATABASE_URL", &url)
+            .env("SUA_AMQP_URL", "memory://")
+            .env("SUA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SUA_LOGIN_URL", &sim.login_url)
+            .env("SUA_EXTRA_CA_FILE", &sim.ca_file)
+            .env("SUA_PORTAL__AUDIENCE", AUDIENCE)
+            .env("SUA_PORTAL__ISSUER_BASE", &sim.sim.config.issuer_base)
+            .env("SUA_PORTAL__RATE_PER_SECOND", "100000")
+            .env("SUA_PORTAL__RATE_BURST", "100000")
+            .env("SUA_PORTAL__CACHE_TTL_SECS", ttl.to_string())
+            .env("SUA_DB__POOL_SIZE", "16")
+            .env("SUA_LOG__FILTER", "warn")
+            .spawn()?;
+        let base = format!("http://127.0.0.1:{port}/api/v1/tenants/{TENANT}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("{base}/licences"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+            != 200
+        {
+            anyhow::ensure!(Instant::now() < deadline, "portal-api did not answer");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let seconds = started.elapsed().as_secs_f64();
-        let peak = vm_hwm_mb(portal.id());
-        println!(
-            "export users.{format:<4}: {:.1} MB in {seconds:.2} s; portal-api peak RSS {before:.0} MB before exports, {peak:.0} MB after",
-            bytes as f64 / 1e6
-        );
-        report.insert(
-            format!("export_{format}"),
-            serde_json::json!({"bytes": bytes, "seconds": seconds, "peak_rss_mb": peak}),
-        );
+
+        for endpoint in ["dashboard", "licences"] {
+            let target = format!("{base}/{endpoint}");
+            load(&client, &target, &token, args.rate, args.warmup_seconds).await;
+            let summary = load(&client, &target, &token, args.rate, args.seconds).await;
+            let db_ms: f64 = statements(endpoint).iter().map(|s| psql_ms(&url, s, 21)).sum::<anyhow::Result<f64>>()?;
+            println!(
+                "P4 {endpoint:<9} ({label}): {:.0} req/s offered {}, answered {} ({} failed): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+                 psql, the same statements: {db_ms:.1} ms (p99 / psql = {:.1}x)",
+                f64::from(args.rate),
+                summary.requests + summary.failures,
+                summary.requests,
+                summary.failures,
+                summary.p50_ms,
+                summary.p99_ms,
+                summary.max_ms,
+                summary.p99_ms / db_ms.max(0.001),
+            );
+            let mut json = summary.to_json();
+            json["psql_ms"] = serde_json::json!(db_ms);
+            report.insert(format!("{endpoint}_{label}"), json);
+        }
+        // Exports of the whole users list: streamed, so portal-api's peak memory should barely move.
+        let before = vm_hwm_mb(portal.id());
+        for format in ["csv", "xlsx"] {
+            let started = Instant::now();
+            let response = client.get(format!("{base}/reports/users.{format}")).bearer_auth(&token).send().await?;
+            anyhow::ensure!(response.status().as_u16() == 200, "export answered {}", response.status());
+            let mut bytes = 0usize;
+            let mut stream = response;
+            while let Some(chunk) = stream.chunk().await? {
+                bytes += chunk.len();
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            let peak = vm_hwm_mb(portal.id());
+            println!(
+                "export users.{format:<4} ({label}): {:.1} MB in {seconds:.2} s; portal-api peak RSS {before:.0} MB before exports, {peak:.0} MB after",
+                bytes as f64 / 1e6
+            );
+            report.insert(
+                format!("export_{format}_{label}"),
+                serde_json::json!({"bytes": bytes, "seconds": seconds, "peak_rss_mb": peak}),
+            );
+        }
+        let _ = portal.kill();
+        let _ = portal.wait();
     }
     println!("{}", serde_json::json!({"p4": report, "tenant": counts, "rate": args.rate}));
-    let _ = portal.kill();
-    let _ = portal.wait();
     sim.stop().await;
-    if fresh {
+    if fresh && !args.keep {
         psql(&format!("{}/postgres", args.postgres), &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    } else {
+        eprintln!("database {name} kept: rerun with --reuse {name}");
     }
     Ok(())
 }
