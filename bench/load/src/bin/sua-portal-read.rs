@@ -34,6 +34,9 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value_t = 5)]
     warmup_seconds: u64,
+    /// Requests per second for the list pages (users, findings, usage).
+    #[arg(long, default_value_t = 20)]
+    page_rate: u32,
     /// Reuse this database as it is (skip creating and filling it); it is kept afterwards.
     #[arg(long)]
     reuse: Option<String>,
@@ -315,6 +318,28 @@ async fn main() -> anyhow::Result<()> {
             let mut json = summary.to_json();
             json["psql_ms"] = serde_json::json!(db_ms);
             report.insert(format!("{endpoint}_{label}"), json);
+        }
+        // The lists behind the other portal pages (never cached), at a lower rate: informational.
+        if ttl > 0 {
+            for page in [
+                "users?limit=100",
+                "users?limit=100&sort=last_sign_in&order=desc",
+                "users?limit=100&inactive_days=90&licensed=true",
+                "findings?limit=100",
+                "calls/usage?group_by=day",
+                "calls/usage?group_by=user&limit=100",
+                "calls/usage?group_by=department",
+                "calls/quality",
+            ] {
+                let target = format!("{base}/{page}");
+                load(&client, &target, &token, args.page_rate, 2).await;
+                let summary = load(&client, &target, &token, args.page_rate, 10).await;
+                println!(
+                    "page {page:<48} at {} req/s: {} answered ({} failed), p50 {:.1} ms, p99 {:.1} ms",
+                    args.page_rate, summary.requests, summary.failures, summary.p50_ms, summary.p99_ms
+                );
+                report.insert(format!("page {page}"), summary.to_json());
+            }
         }
         // Exports of the whole users list: streamed, so portal-api's peak memory should barely move.
         let before = vm_hwm_mb(portal.id());

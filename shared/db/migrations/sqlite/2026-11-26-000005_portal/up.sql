@@ -14,3 +14,5 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_tenant ON audit_log (tenant_id, seq);
 CREATE INDEX users_page_name ON users (run_id, display_name, id);
 CREATE INDEX findings_sku ON findings (tenant_id, sku_id);
+-- Call usage per user, paged by user id: groups come out of the index in order, so a page stops early.
+CREATE INDEX call_usage_daily_user ON call_usage_daily (tenant_id, user_id, day);
