@@ -15,7 +15,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<dyn Any + Send + Sync>)>
 
 pub struct Cache {
     ttl: Duration,
-    slots: Mutex<HashMap<(String, &'static str), Slot>>,
+    slots: Mutex<HashMap<(String, String), Slot>>,
 }
 
 impl Cache {
@@ -23,13 +23,20 @@ impl Cache {
         Self { ttl, slots: Mutex::default() }
     }
 
-    fn slot(&self, tenant: &str, kind: &'static str) -> Slot {
+    fn slot(&self, tenant: &str, kind: &str) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slots.entry((tenant.to_string(), kind)).or_default().clone()
+        if slots.len() > 10_000 {
+            // Keys include date ranges; forget the expired ones rather than grow.
+            let ttl = self.ttl;
+            slots.retain(|_, slot| {
+                slot.try_lock().map_or(true, |e| e.as_ref().is_some_and(|(at, _)| at.elapsed() < ttl))
+            });
+        }
+        slots.entry((tenant.to_string(), kind.to_string())).or_default().clone()
     }
 
     /// The cached value of `(tenant, kind)`, or `compute`'s (stored when it succeeds).
-    pub async fn get_or<T, E, F, Fut>(&self, tenant: &str, kind: &'static str, compute: F) -> Result<Arc<T>, E>
+    pub async fn get_or<T, E, F, Fut>(&self, tenant: &str, kind: &str, compute: F) -> Result<Arc<T>, E>
     where
         T: Send + Sync + 'static,
         F: FnOnce() -> Fut,

@@ -169,8 +169,14 @@ pub async fn get_usage(
         None => String::new(),
     };
     let group_by = query.group_by.unwrap_or_default();
-    let body = state.pool.run(move |conn| load(conn, &tenant.id, from, to, group_by, &after, limit)).await?;
-    Ok(cached_json(&req, &body, 60))
+    let id = tenant.id.clone();
+    let compute = || state.pool.run(move |conn| load(conn, &tenant.id, from, to, group_by, &after, limit));
+    let body = match group_by {
+        // Departments aggregate every user's days of the range: reuse the answer for a while.
+        GroupBy::Department => state.cache.get_or(&id, &format!("usage/department/{from}/{to}"), compute).await?,
+        GroupBy::Day | GroupBy::User => std::sync::Arc::new(compute().await?),
+    };
+    Ok(cached_json(&req, &*body, 60))
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -278,6 +284,8 @@ pub async fn get_quality(
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, false).await?;
     let (from, to) = date_range(query.from, query.to)?;
-    let body = state.pool.run(move |conn| quality_of(conn, &tenant.id, from, to)).await?;
-    Ok(cached_json(&req, &body, 60))
+    let id = tenant.id.clone();
+    let compute = || state.pool.run(move |conn| quality_of(conn, &tenant.id, from, to));
+    let body = state.cache.get_or(&id, &format!("quality/{from}/{to}"), compute).await?;
+    Ok(cached_json(&req, &*body, 60))
 }

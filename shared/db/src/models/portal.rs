@@ -363,8 +363,11 @@ pub fn usage_by_department(
         &format!(
             "SELECT COALESCE(u.department, '') AS key, CAST(NULL AS TEXT) AS user_principal_name, \
              CAST(NULL AS TEXT) AS display_name, COALESCE(u.department, '') AS department, {SUMS} \
-             FROM call_usage_daily d LEFT JOIN users u ON u.run_id = $4 AND u.id = d.user_id \
-             WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 \
+             FROM (SELECT user_id, SUM(calls) AS calls, SUM(group_calls) AS group_calls, SUM(peer_calls) AS peer_calls, \
+                   SUM(seconds) AS seconds, SUM(video_calls) AS video_calls, SUM(pstn_calls) AS pstn_calls, \
+                   SUM(streams) AS streams, SUM(poor_streams) AS poor_streams \
+                   FROM call_usage_daily WHERE tenant_id = $1 AND day >= $2 AND day <= $3 GROUP BY user_id) d \
+             LEFT JOIN users u ON u.run_id = $4 AND u.id = d.user_id \
              GROUP BY COALESCE(u.department, '') ORDER BY 1"
         ),
     );
@@ -388,11 +391,13 @@ pub fn worst_quality_users(
     let sql = sql_for(
         conn,
         &format!(
-            "SELECT d.user_id AS key, MAX(u.user_principal_name) AS user_principal_name, \
-             MAX(u.display_name) AS display_name, MAX(u.department) AS department, {SUMS} \
-             FROM call_usage_daily d LEFT JOIN users u ON u.run_id = $4 AND u.id = d.user_id \
-             WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 AND d.poor_streams > 0 \
-             GROUP BY d.user_id ORDER BY SUM(d.poor_streams) DESC, d.user_id LIMIT $5"
+            "SELECT d.key, u.user_principal_name, u.display_name, u.department, d.calls, d.group_calls, d.peer_calls, \
+             d.seconds, d.video_calls, d.pstn_calls, d.streams, d.poor_streams \
+             FROM (SELECT d.user_id AS key, {SUMS} FROM call_usage_daily d \
+                   WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 AND d.poor_streams > 0 \
+                   GROUP BY d.user_id ORDER BY SUM(d.poor_streams) DESC, d.user_id LIMIT $5) d \
+             LEFT JOIN users u ON u.run_id = $4 AND u.id = d.key \
+             ORDER BY d.poor_streams DESC, d.key"
         ),
     );
     Ok(with_conn!(conn, |c| diesel::sql_query(&sql)
