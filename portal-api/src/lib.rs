@@ -136,8 +136,24 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
     });
     let max_body = portal.max_body_bytes;
     let document = openapi();
+    let origins = portal.cors_origins.clone();
     let server = HttpServer::new(move || {
+        // Browsers of the listed origins may call the API cross-origin; other origins get no grant (their pages
+        // cannot read the answers). Off entirely when no origin is configured.
+        let mut cors = actix_cors::Cors::default()
+            .allowed_methods(["GET", "PUT", "POST", "DELETE"])
+            .allowed_headers([
+                actix_web::http::header::AUTHORIZATION,
+                actix_web::http::header::CONTENT_TYPE,
+                actix_web::http::header::IF_NONE_MATCH,
+            ])
+            .expose_headers([actix_web::http::header::ETAG, actix_web::http::header::RETRY_AFTER])
+            .max_age(3600);
+        for origin in &origins {
+            cors = cors.allowed_origin(origin);
+        }
         App::new()
+            .wrap(actix_web::middleware::Condition::new(!origins.is_empty(), cors))
             .app_data(web::Data::new(state.clone()))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error))
             .app_data(web::PayloadConfig::new(max_body))

@@ -92,6 +92,8 @@ pub struct PortalConfig {
     pub max_page_size: i64,
     /// How long per-tenant aggregates (dashboard, licences, the operators' summary) are reused; 0 = never.
     pub cache_ttl_secs: u64,
+    /// Origins (`https://portal.example.com`) whose browsers may call the API cross-origin; none when empty.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for PortalConfig {
@@ -109,6 +111,7 @@ impl Default for PortalConfig {
             max_body_bytes: 64 * 1024,
             max_page_size: 1_000,
             cache_ttl_secs: 30,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -466,6 +469,19 @@ impl Config {
             problems
                 .push("portal.rate_per_second, portal.rate_burst and portal.max_page_size must be at least 1".into());
         }
+        for origin in &self.portal.cors_origins {
+            let valid = Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.path() == "/"
+                    && !origin.ends_with('/')
+                    && u.query().is_none()
+            });
+            if !valid {
+                problems.push(format!(
+                    "portal.cors_origins: '{origin}' is not an origin such as https://portal.example.com"
+                ));
+            }
+        }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
     }
 
@@ -601,6 +617,18 @@ mod tests {
         let err = Config::from_figment(figment).unwrap_err().to_string();
         assert!(err.contains("database_url"), "{err}");
         assert!(err.contains("amqp.prefetch"), "{err}");
+    }
+
+    #[test]
+    fn portal_origins_are_checked_and_read_from_the_environment_style_list() {
+        let good = Figment::new().merge(Serialized::default("portal.cors_origins", ["https://portal.example.com"]));
+        assert_eq!(Config::from_figment(good).unwrap().portal.cors_origins, ["https://portal.example.com"]);
+        for bad in ["portal.example.com", "https://portal.example.com/", "https://portal.example.com/app", "ftp://x.y"]
+        {
+            let figment = Figment::new().merge(Serialized::default("portal.cors_origins", [bad]));
+            let err = Config::from_figment(figment).unwrap_err().to_string();
+            assert!(err.contains("portal.cors_origins"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -656,3 +656,55 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_openapi_
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_of_the_configured_origins_may_call_the_api_and_other_origins_get_no_grant() {
+    let mut stack = Stack::start(Backend::Embedded, tiny_sim(), |_| {}).await;
+    let row = tenant_row(TENANT_A, "Contoso");
+    stack.deps.pool.run(move |conn| TenantRow::upsert(conn, &row)).await.unwrap();
+    let token = stack.portal_token(TENANT_A, &[READER]);
+    let http = stack.sim.http.clone();
+    // Without origins configured (same-origin deployment), a request carrying an Origin is served as usual.
+    let plain = stack.start_portal().await;
+    let response =
+        http.get(format!("{plain}/api/v1/me")).bearer_auth(&token).header("origin", &plain).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
+
+    let portal_origin = "https://portal.example.com";
+    let url = stack.start_portal_with(|p| p.cors_origins = vec![portal_origin.into()]).await;
+    let preflight = http
+        .request(Method::OPTIONS, format!("{url}/api/v1/tenants/{TENANT_A}/prices"))
+        .header("origin", portal_origin)
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status().as_u16(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], portal_origin);
+    let allowed = preflight.headers()["access-control-allow-methods"].to_str().unwrap().to_string();
+    assert!(allowed.contains("PUT"), "{allowed}");
+    let response =
+        http.get(format!("{url}/api/v1/me")).bearer_auth(&token).header("origin", portal_origin).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], portal_origin);
+    let evil = http
+        .get(format!("{url}/api/v1/me"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example.net")
+        .send()
+        .await
+        .unwrap();
+    // No grant: the browser keeps the answer from the other origin's page.
+    assert!(!evil.headers().contains_key("access-control-allow-origin"));
+    let preflight = http
+        .request(Method::OPTIONS, format!("{url}/api/v1/tenants/{TENANT_A}/prices"))
+        .header("origin", "https://evil.example.net")
+        .header("access-control-request-method", "PUT")
+        .send()
+        .await
+        .unwrap();
+    assert!(!preflight.headers().contains_key("access-control-allow-origin"), "no preflight grant either");
+    stack.stop().await;
+}
