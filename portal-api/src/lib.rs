@@ -110,6 +110,7 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .service(prices::get_settings)
         .service(prices::put_settings)
         .service(prices::audit_log)
+        .service(prices::audit_log_all)
         .service(onboarding::create_invitation)
 }
 

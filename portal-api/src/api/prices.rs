@@ -362,11 +362,13 @@ pub struct AuditQuery {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
+    /// The customer tenant written to; absent for operator-wide writes (invitations).
+    pub tenant_id: Option<String>,
     /// The signed-in user: tenant, object id and name as the token said.
     pub actor_tenant: String,
     pub actor_id: String,
     pub actor_name: String,
-    /// `price.set`, `price.delete` or `settings.set`.
+    /// `price.set`, `price.delete`, `settings.set` or `invitation.create`.
     pub action: String,
     pub target: String,
     #[schema(value_type = Option<Object>)]
@@ -377,7 +379,8 @@ pub struct AuditEntry {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditLog {
-    pub tenant_id: String,
+    /// Absent for the operators' log of every tenant.
+    pub tenant_id: Option<String>,
     /// Newest first.
     pub items: Vec<AuditEntry>,
     pub next_cursor: Option<String>,
@@ -398,6 +401,31 @@ pub async fn audit_log(
     query: web::Query<AuditQuery>,
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, true).await?;
+    let log = audit_page(&state, Some(tenant.id), &query).await?;
+    Ok(HttpResponse::Ok().json(log))
+}
+
+/// Every write through the portal, invitations included, across tenants (operators only).
+#[utoipa::path(
+    tag = "onboarding",
+    params(AuditQuery),
+    responses((status = 200, description = "Audit entries of every tenant, newest first", body = AuditLog), Refusals),
+    security(("bearer" = []))
+)]
+#[get("/audit")]
+pub async fn audit_log_all(
+    state: State,
+    principal: Principal,
+    query: web::Query<AuditQuery>,
+) -> ApiResult<HttpResponse> {
+    if !principal.operator {
+        return Err(ApiError::Forbidden("the audit log of every tenant is for operators (Portal.Operator)".into()));
+    }
+    let log = audit_page(&state, None, &query).await?;
+    Ok(HttpResponse::Ok().json(log))
+}
+
+async fn audit_page(state: &super::State, tenant: Option<String>, query: &AuditQuery) -> ApiResult<AuditLog> {
     let limit = page_size(query.limit, 100, state.max_page)?;
     let before = match &query.cursor {
         Some(c) => Some(
@@ -408,7 +436,8 @@ pub async fn audit_log(
         ),
         None => None,
     };
-    let rows = state.pool.run(move |conn| AuditRow::for_tenant(conn, &tenant.id, before, limit)).await?;
+    let lookup = tenant.clone();
+    let rows = state.pool.run(move |conn| AuditRow::for_tenant(conn, lookup.as_deref(), before, limit)).await?;
     let next_cursor =
         (rows.len() as i64 == limit).then(|| rows.last().map(|r| encode_cursor(&[&r.seq.to_string()]))).flatten();
     let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
@@ -416,6 +445,7 @@ pub async fn audit_log(
         .into_iter()
         .map(|r| AuditEntry {
             at: r.at.and_utc(),
+            tenant_id: r.tenant_id,
             actor_tenant: r.actor_tenant,
             actor_id: r.actor_id,
             actor_name: r.actor_name,
@@ -425,5 +455,5 @@ pub async fn audit_log(
             after: parse(r.after),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(AuditLog { tenant_id: path.to_ascii_lowercase(), items, next_cursor }))
+    Ok(AuditLog { tenant_id: tenant, items, next_cursor })
 }

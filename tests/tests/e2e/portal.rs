@@ -192,6 +192,7 @@ async fn refusals(backend: Backend) {
             (Method::GET, "/api/v1/me".to_string(), None),
             (Method::GET, "/api/v1/tenants".to_string(), None),
             (Method::GET, "/api/v1/summary".to_string(), None),
+            (Method::GET, "/api/v1/audit".to_string(), None),
             (
                 Method::POST,
                 "/api/v1/onboarding/invitations".to_string(),
@@ -233,7 +234,7 @@ async fn refusals(backend: Backend) {
         let expected = if write { 403 } else { 200 };
         assert_eq!(answer.status, expected, "reader: {method} {path}: {}", answer.text());
     }
-    for path in ["/api/v1/summary"] {
+    for path in ["/api/v1/summary", "/api/v1/audit"] {
         assert_eq!(portal.call(Method::GET, path, Some(&admin_a), None).await.status, 403);
     }
     let invite = json!({"customer_name": "Northwind", "admin_email": "admin@northwind.example"});
@@ -287,6 +288,14 @@ async fn refusals(backend: Backend) {
     let answer = portal.call(Method::POST, "/api/v1/onboarding/invitations", Some(&operator), Some(&invite)).await;
     assert_eq!(answer.status, 201, "{}", answer.text());
     assert!(answer.json()["consent_url"].as_str().unwrap().contains("/adminconsent?"));
+    let everything = portal.get("/api/v1/audit", &operator).await;
+    let actions: Vec<(&str, Option<&str>)> = everything["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["tenant_id"].as_str()))
+        .collect();
+    assert_eq!(actions, [("invitation.create", None), ("price.set", Some(TENANT_A))], "newest first, across tenants");
 
     // Key rollover: a token signed with a key the portal has not seen yet is accepted after one JWKS refetch.
     sim.rotate_signing_key();

@@ -449,15 +449,18 @@ impl AuditRow {
         Ok(())
     }
 
-    /// The tenant's entries, newest first, before `before_seq`.
+    /// The tenant's entries (every entry when `None`), newest first, before `before_seq`.
     pub fn for_tenant(
         conn: &mut Conn<'_>,
-        tenant_id: &str,
+        tenant_id: Option<&str>,
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRow>, DbError> {
         Ok(with_conn!(conn, |c| {
-            let mut query = audit_log::table.filter(audit_log::tenant_id.eq(tenant_id.to_string())).into_boxed();
+            let mut query = audit_log::table.into_boxed();
+            if let Some(tenant_id) = tenant_id {
+                query = query.filter(audit_log::tenant_id.eq(tenant_id.to_string()));
+            }
             if let Some(seq) = before_seq {
                 query = query.filter(audit_log::seq.lt(seq));
             }
