@@ -650,7 +650,9 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_openapi_
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance"])
         .args(["--checks", "response_schema_conformance,response_headers_conformance"])
-        .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "100", "--workers", "2", "--seed", "1"])
+        // One worker: Python 3.11's parser is not thread-safe, and hypothesis parses lambdas while generating
+        // ("AST constructor recursion depth mismatch" with two).
+        .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "100", "--workers", "1", "--seed", "1"])
         .args(["--suppress-health-check", "all", "--request-timeout", "30"])
         .current_dir(dir.path())
         .output()
