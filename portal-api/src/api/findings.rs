@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::licences::{KindTotal, kind_totals};
 use super::{
-    ApiResult, Money, Refusals, State, Totals, cached_json, decode_cursor, encode_cursor, page_size, visible_tenant,
+    ApiResult, Money, Refusals, State, cached_json, decode_cursor, encode_cursor, money_by_effect, page_size,
+    visible_tenant,
 };
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -142,15 +143,7 @@ pub async fn list_findings(
             let rows = portal::findings_page(conn, &tenant.id, &filter, after.as_deref(), limit)?;
             let total = portal::findings_count(conn, &tenant.id, &filter)?;
             let totals = portal::finding_totals(conn, &tenant.id)?;
-            let mut savings = Totals::default();
-            let mut risk = Totals::default();
-            for t in &totals {
-                if t.effect == "saving" {
-                    savings.add(&t.currency, t.amount_minor);
-                } else {
-                    risk.add(&t.currency, t.amount_minor);
-                }
-            }
+            let (savings, risk) = money_by_effect(&totals);
             let next_cursor =
                 (rows.len() as i64 == limit).then(|| rows.last().map(|r| encode_cursor(&[&r.id]))).flatten();
             Ok(Findings {

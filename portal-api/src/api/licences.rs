@@ -57,10 +57,11 @@ pub struct Licences {
 /// The tenant's licences from its current snapshot, priced with its price book.
 pub fn load(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Licences, DbError> {
     let snapshot = SnapshotRow::current(conn, tenant_id)?;
-    let skus: Vec<SkuRow> = match &snapshot {
-        Some(s) => skus_of(conn, &s.run_id)?,
+    let mut skus: Vec<SkuRow> = match &snapshot {
+        Some(s) => SnapshotRow::skus(conn, &s.run_id)?,
         None => Vec::new(),
     };
+    skus.sort_by(|a, b| a.sku_part_number.cmp(&b.sku_part_number));
     let book = PriceBook::for_tenant(&PriceOverrideRow::for_tenant(conn, tenant_id)?);
     let mut waste: BTreeMap<String, (i64, Totals)> = BTreeMap::new();
     for row in portal::waste_by_sku(conn, tenant_id)? {
@@ -111,16 +112,6 @@ pub fn load(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Licences, DbError> {
     })
 }
 
-pub fn skus_of(conn: &mut Conn<'_>, run_id: &str) -> Result<Vec<SkuRow>, DbError> {
-    use diesel::prelude::*;
-    use sua_db::schema::skus;
-    Ok(sua_db::with_conn!(conn, |c| skus::table
-        .filter(skus::run_id.eq(run_id))
-        .order(skus::sku_part_number)
-        .select(SkuRow::as_select())
-        .load(c))?)
-}
-
 /// Licences per SKU: purchased, assigned, available, unit price, monthly cost and waste.
 #[utoipa::path(
     tag = "licences",
@@ -154,29 +145,18 @@ pub struct KindTotal {
 }
 
 pub fn kind_totals(rows: Vec<FindingTotal>) -> Vec<KindTotal> {
+    // `finding_totals` orders its rows by kind, effect and currency: one kind's rows are adjacent.
     let mut out: Vec<KindTotal> = Vec::new();
-    let mut sums: Vec<Totals> = Vec::new();
     for row in rows {
-        let at = match out.iter().position(|k| k.kind == row.kind && k.effect == row.effect) {
-            Some(at) => at,
-            None => {
-                out.push(KindTotal {
-                    kind: row.kind.clone(),
-                    effect: row.effect.clone(),
-                    findings: 0,
-                    units: 0,
-                    amount: vec![],
-                });
-                sums.push(Totals::default());
-                out.len() - 1
-            }
-        };
-        out[at].findings += row.findings;
-        out[at].units += row.units;
-        sums[at].add(&row.currency, row.amount_minor);
-    }
-    for (k, s) in out.iter_mut().zip(sums) {
-        k.amount = s.monies();
+        if out.last().is_none_or(|k| k.kind != row.kind || k.effect != row.effect) {
+            out.push(KindTotal { kind: row.kind, effect: row.effect, findings: 0, units: 0, amount: vec![] });
+        }
+        let Some(total) = out.last_mut() else { continue };
+        total.findings += row.findings;
+        total.units += row.units;
+        if !row.currency.is_empty() {
+            total.amount.push(Money { amount_minor: row.amount_minor, currency: row.currency });
+        }
     }
     out
 }
@@ -204,15 +184,7 @@ pub struct Dashboard {
 pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> Result<Dashboard, DbError> {
     let licences = load(conn, &tenant.id)?;
     let totals = portal::finding_totals(conn, &tenant.id)?;
-    let mut savings = Totals::default();
-    let mut risk = Totals::default();
-    for t in &totals {
-        if t.effect == "saving" {
-            savings.add(&t.currency, t.amount_minor);
-        } else {
-            risk.add(&t.currency, t.amount_minor);
-        }
-    }
+    let (savings, risk) = super::money_by_effect(&totals);
     let (users, licensed_users) = match &licences.snapshot {
         Some(s) => (
             portal::users_count(conn, &s.run_id, &portal::UserFilter::default())?,

@@ -58,6 +58,16 @@ impl Totals {
     }
 }
 
+/// Findings' monthly money per currency: `(savings, costs at risk)`.
+pub fn money_by_effect(totals: &[sua_db::models::portal::FindingTotal]) -> (Totals, Totals) {
+    let (mut savings, mut risk) = (Totals::default(), Totals::default());
+    for t in totals {
+        let side = if t.effect == "saving" { &mut savings } else { &mut risk };
+        side.add(&t.currency, t.amount_minor);
+    }
+    (savings, risk)
+}
+
 /// The refusals every endpoint may answer with, as problem+json.
 #[allow(dead_code, reason = "documentation only: the variants describe responses in the OpenAPI document")]
 #[derive(IntoResponses)]

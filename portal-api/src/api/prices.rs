@@ -43,10 +43,9 @@ fn load(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Prices, DbError> {
     let overrides = PriceOverrideRow::for_tenant(conn, tenant_id)?;
     let book = PriceBook::for_tenant(&overrides);
     let in_use: BTreeSet<String> = match SnapshotRow::current(conn, tenant_id)? {
-        Some(s) => super::licences::skus_of(conn, &s.run_id)?
-            .into_iter()
-            .map(|s| s.sku_part_number.to_ascii_uppercase())
-            .collect(),
+        Some(s) => {
+            SnapshotRow::skus(conn, &s.run_id)?.into_iter().map(|s| s.sku_part_number.to_ascii_uppercase()).collect()
+        }
         None => BTreeSet::new(),
     };
     let mut items: Vec<PriceEntry> = book

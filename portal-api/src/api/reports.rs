@@ -304,15 +304,10 @@ impl Job {
                             ]);
                         }
                         send(tx, out.take()).await?;
-                        match next {
-                            Some(cursor) => {
-                                let mut parts = super::decode_cursor(&cursor, 2)
-                                    .map_err(|e| anyhow::anyhow!("own cursor unreadable: {e}"))?;
-                                let id = parts.pop().unwrap_or_default();
-                                request.after = Some(portal::Keyset { key: parts.pop().unwrap_or_default(), id });
-                            }
-                            None => break,
+                        if next.is_none() {
+                            break;
                         }
+                        request.after = next;
                     }
                 }
                 send(tx, out.finish()).await

@@ -224,17 +224,9 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
             let mut tenants = Vec::new();
             for tenant in TenantRow::list(conn)? {
                 let licences = super::licences::load(conn, &tenant.id)?;
-                let mut savings = Totals::default();
-                let mut risk = Totals::default();
-                let mut findings = 0;
-                for t in portal::finding_totals(conn, &tenant.id)? {
-                    findings += t.findings;
-                    if t.effect == "saving" {
-                        savings.add(&t.currency, t.amount_minor);
-                    } else {
-                        risk.add(&t.currency, t.amount_minor);
-                    }
-                }
+                let totals = portal::finding_totals(conn, &tenant.id)?;
+                let findings = totals.iter().map(|t| t.findings).sum();
+                let (savings, risk) = super::money_by_effect(&totals);
                 all.0.add_all(&licences.monthly_cost);
                 all.1.add_all(&savings.monies());
                 all.2.add_all(&risk.monies());

@@ -154,9 +154,7 @@ impl UsersContext {
     pub fn load(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Self, DbError> {
         let snapshot = SnapshotRow::current(conn, tenant_id)?;
         let parts = match &snapshot {
-            Some(s) => {
-                super::licences::skus_of(conn, &s.run_id)?.into_iter().map(|s| (s.sku_id, s.sku_part_number)).collect()
-            }
+            Some(s) => SnapshotRow::skus(conn, &s.run_id)?.into_iter().map(|s| (s.sku_id, s.sku_part_number)).collect(),
             None => BTreeMap::new(),
         };
         let book = PriceBook::for_tenant(&PriceOverrideRow::for_tenant(conn, tenant_id)?);
@@ -171,8 +169,8 @@ impl UsersContext {
         self.parts.iter().find(|(_, part)| part.eq_ignore_ascii_case(sku)).map(|(id, _)| id.clone())
     }
 
-    /// One page, and the cursor of the next when there may be one.
-    pub fn page(&self, conn: &mut Conn<'_>, request: &UsersRequest) -> Result<(Vec<User>, Option<String>), DbError> {
+    /// One page, and where the next starts when there may be one.
+    pub fn page(&self, conn: &mut Conn<'_>, request: &UsersRequest) -> Result<(Vec<User>, Option<Keyset>), DbError> {
         let Some(snapshot) = &self.snapshot else { return Ok((Vec::new(), None)) };
         let page = portal::users_page(
             conn,
@@ -188,7 +186,7 @@ impl UsersContext {
             licences.entry(a.user_id.as_str()).or_default().push(a.sku_id.as_str());
         }
         let next = (page.rows.len() as i64 == request.limit)
-            .then(|| page.rows.last().map(|(u, key)| encode_cursor(&[key, &u.id])))
+            .then(|| page.rows.last().map(|(u, key)| Keyset { key: key.clone(), id: u.id.clone() }))
             .flatten();
         let users = page
             .rows
@@ -273,7 +271,8 @@ pub async fn list_users(
                 Some(s) => portal::users_count(conn, &s.run_id, &request.filter)?,
                 None => 0,
             };
-            let (items, next_cursor) = context.page(conn, &request)?;
+            let (items, next) = context.page(conn, &request)?;
+            let next_cursor = next.map(|k| encode_cursor(&[&k.key, &k.id]));
             Ok(Users { tenant_id: tenant.id, snapshot, total, items, next_cursor })
         })
         .await?;

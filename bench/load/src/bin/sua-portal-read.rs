@@ -167,7 +167,7 @@ fn psql_ms(url: &str, statement: &str, n: usize) -> anyhow::Result<f64> {
             child.wait_with_output()
         })?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let mut times: Vec<f64> = text
+    let times: Vec<f64> = text
         .lines()
         .filter_map(|l| l.strip_prefix("Time: "))
         .filter_map(|t| t.split_whitespace().next())
@@ -180,7 +180,6 @@ fn psql_ms(url: &str, statement: &str, n: usize) -> anyhow::Result<f64> {
     }
     let mut runs: Vec<f64> = times.chunks(per).map(|c| c.iter().sum()).collect();
     runs.sort_by(f64::total_cmp);
-    times.clear();
     Ok(runs[runs.len() / 2])
 }
 

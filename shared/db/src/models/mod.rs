@@ -1,6 +1,14 @@
 //! One module per table: a row type, an insertable type where they differ, and queries as associated functions
 //! taking a [`Conn`](crate::Conn), so the caller decides between a pooled connection and a transaction.
 
+/// `$n` placeholders as the backend writes them (SQLite numbers them `?n`).
+pub(crate) fn sql_for(conn: &crate::Conn<'_>, sql: &str) -> String {
+    match conn {
+        crate::Conn::Pg(_) => sql.to_string(),
+        crate::Conn::Sqlite(_) => sql.replace('$', "?"),
+    }
+}
+
 #[doc(hidden)]
 /// Rows per INSERT statement: keeps every statement under PostgreSQL's 65,535 and SQLite's 32,766 bind limits.
 pub fn rows_per_insert(columns: usize) -> usize {

@@ -9,17 +9,9 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text};
 
-use crate::models::{AssignmentRow, FindingRow, UserRow};
+use crate::models::{AssignmentRow, FindingRow, UserRow, sql_for};
 use crate::schema::{assignments, audit_log, findings, users};
 use crate::{Conn, DbError, with_conn};
-
-/// `$n` placeholders as the backend writes them (SQLite numbers them `?n`).
-pub(crate) fn sql_for(conn: &Conn<'_>, sql: &str) -> String {
-    match conn {
-        Conn::Pg(_) => sql.to_string(),
-        Conn::Sqlite(_) => sql.replace('$', "?"),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Users

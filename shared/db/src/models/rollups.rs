@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Text};
 
+use super::sql_for;
 use crate::schema::{call_usage_daily, call_usage_tenant_daily, findings_marks, pstn_usage_daily, rollup_marks};
 use crate::{Conn, DbError, with_conn};
 
@@ -78,14 +79,6 @@ const PSTN_DAY: &str = "INSERT INTO pstn_usage_daily \
         COALESCE(SUM(charge_minor), 0) \
     FROM pstn_calls WHERE tenant_id = $1 AND day = $2 \
     GROUP BY tenant_id, day, COALESCE(user_id, ''), source, COALESCE(currency, '')";
-
-/// `$n` placeholders as the backend writes them (SQLite numbers them `?n`).
-fn sql_for(conn: &Conn<'_>, sql: &str) -> String {
-    match conn {
-        Conn::Pg(_) => sql.to_string(),
-        Conn::Sqlite(_) => sql.replace('$', "?"),
-    }
-}
 
 fn run_for_day(conn: &mut Conn<'_>, sql: &str, tenant_id: &str, day: NaiveDate) -> Result<usize, DbError> {
     let sql = sql_for(conn, sql);

@@ -275,14 +275,19 @@ impl SnapshotRow {
             .load(c))?)
     }
 
+    /// The SKUs of a snapshot, by id.
+    pub fn skus(conn: &mut Conn<'_>, run_id: &str) -> Result<Vec<SkuRow>, DbError> {
+        Ok(with_conn!(conn, |c| skus::table
+            .filter(skus::run_id.eq(run_id))
+            .order(skus::sku_id)
+            .select(SkuRow::as_select())
+            .load(c))?)
+    }
+
     /// Everything the findings read of a snapshot.
     pub fn load(conn: &mut Conn<'_>, run_id: &str) -> Result<SnapshotData, DbError> {
         Ok(SnapshotData {
-            skus: with_conn!(&mut *conn, |c| skus::table
-                .filter(skus::run_id.eq(run_id))
-                .order(skus::sku_id)
-                .select(SkuRow::as_select())
-                .load(c))?,
+            skus: Self::skus(conn, run_id)?,
             plans: with_conn!(&mut *conn, |c| sku_plans::table
                 .filter(sku_plans::run_id.eq(run_id))
                 .order((sku_plans::sku_id, sku_plans::plan_id))
