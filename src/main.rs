@@ -258,7 +258,7 @@ async fn backfill(config: Option<PathBuf>, tenant: &str, days: i64, wait_secs: u
     let (config, _telemetry) = load(config, "sua-backfill").await?;
     let deps = Dependencies::connect(&config).await?;
     let collector = sua_collector::Collector::new(&config, &deps)?;
-    let now = chrono::Utc::now();
+    let now = sua_core::clock::now();
     let id = collector.backfills.create(tenant, now - chrono::Duration::days(days), now, "manual").await?;
     println!("backfill {id}: listing call records of the last {days} days");
     let started = sua_db::now();

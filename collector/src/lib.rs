@@ -69,7 +69,15 @@ impl Collector {
         let graph = GraphClient::new(config, http, tokens, Arc::new(Limits::new(Some(shared))), &deps.registry);
         let mailer = Mailer::from_config(&config.smtp)?;
         let onboarding = Onboarding::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), mailer);
-        let sync = SyncRunner::new(config, deps.pool.clone(), deps.broker.clone(), graph.clone(), &deps.registry);
+        let claims = sync::claims_counter(&deps.registry);
+        let sync = SyncRunner::new(
+            config,
+            deps.pool.clone(),
+            deps.broker.clone(),
+            graph.clone(),
+            &deps.registry,
+            claims.clone(),
+        );
         let fetcher = callrecords::Fetcher::new(
             deps.pool.clone(),
             deps.broker.clone(),
@@ -80,7 +88,7 @@ impl Collector {
         let backfills = callrecords::Backfills::new(deps.pool.clone(), deps.broker.clone(), graph.clone());
         let subscriptions =
             callrecords::Subscriptions::new(config, deps.pool.clone(), graph.clone(), backfills.clone());
-        let pstn = pstn::PstnCollector::new(deps.pool.clone(), deps.broker.clone(), graph.clone());
+        let pstn = pstn::PstnCollector::new(deps.pool.clone(), deps.broker.clone(), graph.clone(), claims);
         let webhook = Arc::new(callrecords::Webhook::new(
             deps.pool.clone(),
             deps.broker.clone(),

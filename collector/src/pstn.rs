@@ -24,11 +24,12 @@ pub struct PstnCollector {
     pool: Pool,
     broker: Broker,
     graph: GraphClient,
+    claims: prometheus::IntCounterVec,
 }
 
 impl PstnCollector {
-    pub fn new(pool: Pool, broker: Broker, graph: GraphClient) -> Self {
-        Self { pool, broker, graph }
+    pub fn new(pool: Pool, broker: Broker, graph: GraphClient, claims: prometheus::IntCounterVec) -> Self {
+        Self { pool, broker, graph, claims }
     }
 
     /// Collects the tenant's logs once for `day`; a no-op when that day's collection ran or runs elsewhere.
@@ -57,6 +58,7 @@ impl PstnCollector {
             })
             .await
             .map_err(|e| HandlerError::Transient(e.into()))?;
+        self.claims.with_label_values(&[KIND, outcome.label()]).inc();
         let StartOutcome::Started(run) = outcome else { return Ok(()) };
         let result = self.collect(tenant_id, uuid::Uuid::parse_str(&run.id).ok()).await;
         let (id, now) = (run.id.clone(), sua_db::now());
@@ -84,7 +86,7 @@ impl PstnCollector {
     async fn collect(&self, tenant: &str, run: Option<uuid::Uuid>) -> Result<BTreeMap<&'static str, u64>, GraphError> {
         let mut counts = BTreeMap::new();
         // Call logs appear with some delay; collect up to an hour ago.
-        let until = Utc::now() - Duration::hours(1);
+        let until = sua_core::clock::now() - Duration::hours(1);
         for (source, function, slug) in [
             (PstnSource::Pstn, "getPstnCalls", "pstn"),
             (PstnSource::DirectRouting, "getDirectRoutingCalls", "direct_routing"),

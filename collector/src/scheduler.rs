@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use sua_core::Config;
 use sua_core::broker::Broker;
 use sua_core::messages::{Envelope, LicenceSyncJobV1, PstnSyncJobV1, SubscriptionEnsureJobV1};
@@ -50,7 +49,7 @@ impl Daily {
     }
 
     fn job(self, tenant: &str, reason: &str) -> anyhow::Result<Envelope> {
-        let day = Utc::now().date_naive();
+        let day = sua_core::clock::today();
         Ok(match self {
             Daily::Licence => Envelope::new(tenant, None, &LicenceSyncJobV1 { day, reason: reason.to_string() })?,
             Daily::Pstn => Envelope::new(tenant, None, &PstnSyncJobV1 { day, reason: reason.to_string() })?,
@@ -70,7 +69,7 @@ pub async fn queue_daily(
     reason: &str,
 ) -> anyhow::Result<Vec<String>> {
     let tenants = pool.run(TenantRow::consented).await?;
-    let today = Utc::now().date_naive();
+    let today = sua_core::clock::today();
     let mut queued = Vec::new();
     for tenant in tenants.into_iter().filter(|t| only.is_empty() || only.contains(&t.id)) {
         let id = tenant.id.clone();

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
 use sua_graph_sim::calls::{self, CallHeader, Party};
 use sua_graph_sim::catalog;
 use sua_graph_sim::tenant::{LicenceProfile, SignIn, TenantModel};
@@ -13,7 +12,7 @@ use crate::stack::Stack;
 /// Every call of the generated history (all of it lies in the backfill and PSTN windows).
 pub fn history(model: &TenantModel, stack: &Stack) -> Vec<CallHeader> {
     let sim = &stack.sim.sim.sim;
-    let to = Utc::now();
+    let to = sim.now();
     sim.calls_starting(model, to - chrono::Duration::days(5), to)
 }
 

@@ -15,8 +15,13 @@ pub struct SimHarness {
 }
 
 impl SimHarness {
-    pub async fn start(config: SimConfig) -> Self {
+    /// Starts the simulator at the test's instant (see [`crate::clock`]) and sets sua's clock to the simulator's.
+    pub async fn start(mut config: SimConfig) -> Self {
+        if config.clock.is_none() {
+            config.clock = crate::clock::pinned();
+        }
         let sim = GraphSim::start(config).await.unwrap_or_else(|e| panic!("simulator did not start: {e:#}"));
+        sua_core::clock::set(sim.sim.now());
         let ca = reqwest::Certificate::from_pem(sim.ca_pem.as_bytes()).unwrap_or_else(|e| panic!("bad CA: {e}"));
         let http = reqwest::Client::builder()
             .tls_certs_merge([ca])

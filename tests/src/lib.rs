@@ -3,6 +3,7 @@
 //! and helpers to run the real service binaries.
 
 pub mod binaries;
+pub mod clock;
 pub mod expected;
 pub mod graph;
 pub mod smtp;
@@ -26,9 +27,9 @@ pub enum BrokerUnderTest {
     InProcess,
 }
 
-/// The RabbitMQ URL tests use (`SUA_TEST_AMQP_URL`, default the local broker).
+/// The RabbitMQ URL tests use (`TEST_SUA_AMQP_URL`, default the local broker).
 pub fn rabbitmq_url() -> String {
-    std::env::var("SUA_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string())
+    std::env::var("TEST_SUA_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string())
 }
 
 /// A broker namespace of its own: on RabbitMQ every name carries a unique prefix and unused queues expire.

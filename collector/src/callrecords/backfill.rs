@@ -60,7 +60,7 @@ impl Backfills {
         to: DateTime<Utc>,
         reason: &str,
     ) -> anyhow::Result<String> {
-        let earliest = Utc::now() - chrono::Duration::days(RETENTION_DAYS);
+        let earliest = sua_core::clock::now() - chrono::Duration::days(RETENTION_DAYS);
         let now = sua_db::now();
         let row = BackfillRow {
             id: uuid::Uuid::new_v4().to_string(),

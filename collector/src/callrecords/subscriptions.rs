@@ -113,8 +113,8 @@ impl Subscriptions {
                 let created = self.create(tenant_id, None).await.map(|_| ());
                 // First subscription after consent: fetch what Graph still keeps from before.
                 if first && created.is_ok() {
-                    let from = Utc::now() - Duration::days(self.backfill_days);
-                    if let Err(error) = self.backfills.start(tenant_id, from, Utc::now(), "consent").await {
+                    let from = sua_core::clock::now() - Duration::days(self.backfill_days);
+                    if let Err(error) = self.backfills.start(tenant_id, from, sua_core::clock::now(), "consent").await {
                         tracing::error!(tenant = tenant_id, %error, "could not queue the first backfill");
                     }
                 }
@@ -147,7 +147,7 @@ impl Subscriptions {
     /// Reads the subscription back, renews it when due, recreates it (and backfills) when it is gone.
     async fn check(&self, tenant_id: &str, sub: SubscriptionRow, renew: bool) -> Result<(), GraphError> {
         let url = self.graph.url(&format!("/subscriptions/{}", sub.id));
-        let now = Utc::now();
+        let now = sua_core::clock::now();
         let exists = if sub.expires_at.and_utc() <= now {
             false
         } else {
@@ -198,7 +198,7 @@ impl Subscriptions {
     /// Creates a subscription (Graph validates the notification URLs first). When it replaces `previous`, the
     /// time since `previous` was last confirmed is backfilled.
     async fn create(&self, tenant_id: &str, previous: Option<SubscriptionRow>) -> Result<String, GraphError> {
-        let now = Utc::now();
+        let now = sua_core::clock::now();
         let secret = client_state();
         let body = json!({
             "changeType": "created,updated",
@@ -237,7 +237,7 @@ impl Subscriptions {
         if let Some(previous) = previous {
             let last_seen = previous.verified_at.unwrap_or(previous.created_at).and_utc();
             let from = last_seen - self.gap_margin;
-            if let Err(error) = self.backfills.start(tenant_id, from, Utc::now(), "gap").await {
+            if let Err(error) = self.backfills.start(tenant_id, from, sua_core::clock::now(), "gap").await {
                 tracing::error!(tenant = tenant_id, %error, "could not queue the gap backfill");
             }
         }

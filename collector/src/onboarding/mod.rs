@@ -167,7 +167,7 @@ impl Invitations {
         if !valid_email {
             return Err(OnboardingError::Invalid(format!("'{admin_email}' is not an e-mail address")));
         }
-        let now = Utc::now();
+        let now = sua_core::clock::now();
         let expires_at = now + self.ttl;
         let id = uuid::Uuid::new_v4().to_string();
         let row = InvitationRow {
@@ -240,7 +240,7 @@ impl Onboarding {
         let Some(state) = params.state.as_deref() else {
             return Ok(ConsentOutcome::InvalidLink("the link carries no state".into()));
         };
-        let invitation_id = match self.invitations.signer.verify(state, Utc::now()) {
+        let invitation_id = match self.invitations.signer.verify(state, sua_core::clock::now()) {
             Ok(id) => id,
             Err(StateError::Expired(at)) => {
                 return Ok(ConsentOutcome::InvalidLink(format!(
@@ -333,7 +333,7 @@ impl Onboarding {
             permissions: report.permissions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             entra_id_p1: report.entra_id_p1,
         };
-        let today = Utc::now().date_naive();
+        let today = sua_core::clock::today();
         let tenant = report.tenant_id.as_str();
         // Collection starts now: licence sync, the call-record subscription (its first creation backfills the
         // last 30 days) and PSTN logs. If the broker is briefly away, the scheduler's next tick starts them.

@@ -62,10 +62,28 @@ pub struct SyncRunner {
     report_period: String,
     report_chunk_rows: usize,
     runs: IntCounterVec,
+    claims: IntCounterVec,
+}
+
+/// Sync jobs by kind (`licence`, `pstn`) and what claiming their day's run decided.
+pub fn claims_counter(registry: &Registry) -> IntCounterVec {
+    sua_core::metrics::counter_vec(
+        registry,
+        "sua_sync_claims_total",
+        "Sync jobs by kind and claim outcome (started, already_completed, already_running).",
+        &["kind", "outcome"],
+    )
 }
 
 impl SyncRunner {
-    pub fn new(config: &Config, pool: Pool, broker: Broker, graph: GraphClient, registry: &Registry) -> Self {
+    pub fn new(
+        config: &Config,
+        pool: Pool,
+        broker: Broker,
+        graph: GraphClient,
+        registry: &Registry,
+        claims: IntCounterVec,
+    ) -> Self {
         Self {
             pool,
             broker,
@@ -82,6 +100,7 @@ impl SyncRunner {
                 "Licence sync runs by outcome.",
                 &["outcome"],
             ),
+            claims,
         }
     }
 
@@ -112,6 +131,7 @@ impl SyncRunner {
             })
             .await
             .map_err(|e| HandlerError::Transient(e.into()))?;
+        self.claims.with_label_values(&[KIND, outcome.label()]).inc();
         if let StartOutcome::Started(run) = &outcome {
             let runner = self.clone();
             let run = run.clone();

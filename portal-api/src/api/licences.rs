@@ -192,7 +192,7 @@ pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> 
         ),
         None => (0, 0),
     };
-    let to = chrono::Utc::now().date_naive();
+    let to = sua_core::clock::today();
     let days = portal::usage_by_day(conn, &tenant.id, to - chrono::Duration::days(29), to)?;
     let mut calls = super::calls::UsageCounts::default();
     for d in &days {

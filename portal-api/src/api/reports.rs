@@ -116,7 +116,7 @@ pub async fn get_report(
     let job = Job::new(report, &query)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let state: Arc<AppState> = state.get_ref().clone();
-    let filename = format!("{}-{}-{}.{}", tenant.id, name, chrono::Utc::now().format("%Y%m%d"), format.extension());
+    let filename = format!("{}-{}-{}.{}", tenant.id, name, sua_core::clock::now().format("%Y%m%d"), format.extension());
     tokio::spawn(async move {
         if let Err(error) = job.run(&state, &tenant.id, format, &tx).await {
             tracing::warn!(error = %error, tenant = %tenant.id, "export failed");

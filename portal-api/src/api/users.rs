@@ -127,7 +127,9 @@ impl UsersRequest {
             licensed: query.licensed,
             sku_id: None,
             department: query.department.clone(),
-            inactive_before: query.inactive_days.map(|d| (Utc::now() - chrono::Duration::days(d)).naive_utc()),
+            inactive_before: query
+                .inactive_days
+                .map(|d| (sua_core::clock::now() - chrono::Duration::days(d)).naive_utc()),
             enabled: query.enabled,
         };
         Ok((

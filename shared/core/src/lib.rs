@@ -2,6 +2,7 @@
 //! broker (RabbitMQ and in-process), metrics and the operational HTTP endpoints.
 
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod group_commit;
 pub mod messages;

@@ -3,10 +3,11 @@
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-/// Registers a metric, or returns the one already registered under that name in this registry.
+/// Registers a metric. Each metric is made once per registry and its handle shared: a registry cannot hand back
+/// the handle registered first, so a second one would count into nothing.
 fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
     match registry.register(Box::new(metric.clone())) {
-        Ok(()) | Err(prometheus::Error::AlreadyReg) => metric,
+        Ok(()) => metric,
         Err(error) => {
             tracing::error!(%error, "metric registration failed");
             metric

@@ -351,10 +351,10 @@ pub fn migrate(url: &SecretString) -> Result<MigrationReport, DbError> {
     Ok(MigrationReport { applied })
 }
 
-/// Now, as stored: UTC, microsecond precision (PostgreSQL's), so values read back compare equal on both backends.
+/// Now on sua's clock, as stored: UTC, microsecond precision (PostgreSQL's), so values read back compare equal on
+/// both backends.
 pub fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound;
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+    sua_core::clock::now_naive()
 }
 
 #[cfg(test)]

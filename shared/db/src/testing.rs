@@ -7,7 +7,7 @@
 //!
 //! SQLite: a migrated file in a temporary directory.
 //!
-//! The server comes from `SUA_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! The server comes from `TEST_SUA_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 
 use diesel::pg::PgConnection;
 use diesel::{Connection, QueryableByName, RunQueryDsl};
@@ -33,7 +33,7 @@ struct Name {
 }
 
 fn admin_url() -> String {
-    std::env::var("SUA_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string())
+    std::env::var("TEST_SUA_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string())
 }
 
 /// `postgres://…/postgres` → `postgres://…/{database}`, keeping any query string.
@@ -52,7 +52,7 @@ fn with_database(url: &str, database: &str) -> String {
 fn connect(url: &str) -> Result<PgConnection, DbError> {
     PgConnection::establish(url).map_err(|e| {
         DbError::Pool(format!(
-            "cannot reach the test PostgreSQL at {} ({e}); start it (scripts/services) or set SUA_TEST_POSTGRES_URL",
+            "cannot reach the test PostgreSQL at {} ({e}); start it (scripts/services) or set TEST_SUA_POSTGRES_URL",
             sua_core::config::redact_url(url)
         ))
     })

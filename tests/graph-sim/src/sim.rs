@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,7 +31,9 @@ pub struct SimConfig {
     /// sua's app registration as the simulated Entra ID knows it.
     pub client_id: String,
     pub client_secret: String,
-    /// The generator's clock (sign-in ages, history); now when unset.
+    /// The simulated now at start: sign-in ages, call history, retention and subscription expiry count from it,
+    /// and it runs on from there (tests may advance it). The system clock when unset. Token lifetimes stay on the
+    /// system clock, as Entra ID's do.
     pub clock: Option<DateTime<Utc>>,
     /// Issuer base for portal user tokens: `{issuer_base}/{tid}/v2.0`.
     pub issuer_base: String,
@@ -161,6 +164,8 @@ pub struct Sim {
     pub(crate) http: reqwest::Client,
     notify_slots: Arc<tokio::sync::Semaphore>,
     state: Mutex<State>,
+    /// Microseconds the simulated clock runs ahead of the system clock.
+    clock_offset: AtomicI64,
 }
 
 /// Retention of call records in Graph.
@@ -171,6 +176,7 @@ pub const MAX_SUBSCRIPTION_MINUTES: i64 = 4230;
 impl Sim {
     pub fn new(config: SimConfig) -> anyhow::Result<Self> {
         let clock = config.clock.unwrap_or_else(Utc::now);
+        let clock_offset = AtomicI64::new((clock - Utc::now()).num_microseconds().unwrap_or(0));
         anyhow::ensure!(config.tenants.len() <= 200, "at most 200 tenants");
         let tenants: Vec<TenantModel> = config
             .tenants
@@ -193,7 +199,18 @@ impl Sim {
             keys: Keys::load()?,
             http,
             state: Mutex::new(state),
+            clock_offset,
         })
+    }
+
+    /// Now on the simulated clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::microseconds(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// Moves the simulated clock forward (days pass for Graph: new call days, ageing records and subscriptions).
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.clock_offset.fetch_add(by.num_microseconds().unwrap_or(0), Ordering::Relaxed);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -390,8 +407,8 @@ impl Sim {
     }
 
     /// Whether Graph would still serve a call record that ended at `end`.
-    pub fn retained(end: DateTime<Utc>) -> bool {
-        let now = Utc::now();
+    pub fn retained(&self, end: DateTime<Utc>) -> bool {
+        let now = self.now();
         end <= now && end > now - chrono::Duration::days(RETENTION_DAYS)
     }
 
@@ -407,7 +424,7 @@ impl Sim {
                 .and_then(|calls| calls.iter().find(|(s, _)| *s == slot).map(|(_, at)| *at))?;
             calls::header(tenant, day, slot, Some(placed_at))
         }?;
-        Self::retained(header.end).then_some(header)
+        self.retained(header.end).then_some(header)
     }
 
     /// The call an id names, if it belongs to `tenant` and exists.
@@ -468,7 +485,7 @@ impl Sim {
     /// Places `count` new calls in `tenant` that end now, and notifies its subscriptions (`created`).
     pub fn place_calls(self: &Arc<Self>, tenant_id: &str, count: u32) -> Vec<String> {
         let Some(tenant) = self.tenant(tenant_id) else { return Vec::new() };
-        let now = Utc::now();
+        let now = self.now();
         let day = day_number(now.date_naive());
         let base = self.generated_slots(tenant, day);
         let mut ids = Vec::new();
@@ -529,7 +546,7 @@ impl Sim {
     pub fn subscription(&self, tenant: &str, id: &str) -> Option<SimSubscription> {
         let mut state = self.state();
         let sub = state.subscriptions.get(id).filter(|s| s.tenant_id == tenant).cloned()?;
-        if sub.expiration <= Utc::now() {
+        if sub.expiration <= self.now() {
             state.subscriptions.remove(id);
             return None;
         }
@@ -537,7 +554,7 @@ impl Sim {
     }
 
     pub fn subscriptions(&self, tenant: &str) -> Vec<SimSubscription> {
-        let now = Utc::now();
+        let now = self.now();
         let mut state = self.state();
         state.subscriptions.retain(|_, s| s.expiration > now);
         state.subscriptions.values().filter(|s| s.tenant_id == tenant).cloned().collect()
@@ -565,7 +582,7 @@ impl Sim {
     pub fn expire_subscription(&self, id: &str) -> bool {
         match self.state().subscriptions.get_mut(id) {
             Some(sub) => {
-                sub.expiration = Utc::now() - chrono::Duration::seconds(1);
+                sub.expiration = self.now() - chrono::Duration::seconds(1);
                 true
             }
             None => false,
@@ -655,7 +672,7 @@ impl Sim {
                     attempt,
                     status,
                     millis: started.elapsed().as_millis() as u64,
-                    at: Utc::now(),
+                    at: sim.now(),
                 });
                 if status.is_some_and(|s| (200..300).contains(&s)) {
                     return;

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::Utc;
 use secrecy::ExposeSecret;
 use sua_core::messages::{CallRecordV1, Envelope};
 use sua_db::Pool;
@@ -233,11 +232,13 @@ fn record_envelopes(model: &TenantModel, calls: &[CallHeader]) -> Vec<Envelope> 
 async fn killing_analytics_mid_stream_and_restarting_it_loses_and_duplicates_nothing() {
     let db = TestDatabase::postgres().unwrap();
     let broker = TestBroker::new(BrokerUnderTest::RabbitMq).await;
-    let config = sim(1_500, 0.8);
+    // A week of history holds five weekdays and a weekend whatever day the test runs on, so the stream is always
+    // long enough to be killed in the middle.
+    let config = SimConfig { days: 7, clock: sua_tests::clock::pinned(), ..sim(600, 0.8) };
     let simulator = sua_graph_sim::Sim::new(config).unwrap();
     let model = simulator.tenant(&simulator.tenant_ids()[0]).unwrap().clone();
-    let to = Utc::now();
-    let calls = simulator.calls_starting(&model, to - chrono::Duration::days(5), to);
+    let to = simulator.now();
+    let calls = simulator.calls_starting(&model, to - chrono::Duration::days(8), to);
     assert!(calls.len() > 1_000, "{} calls", calls.len());
     // Every record twice (a redelivered notification), the second copy after the first.
     let envelopes = record_envelopes(&model, &calls);
@@ -250,6 +251,10 @@ async fn killing_analytics_mid_stream_and_restarting_it_loses_and_duplicates_not
         ("SUA_AMQP__PREFIX", broker.settings.prefix.clone()),
         ("SUA_AMQP__QUEUE_EXPIRES_MS", "600000".to_string()),
         ("SUA_ANALYTICS__RECOMPUTE_INTERVAL_MS", "50".to_string()),
+        // One record per transaction, one transaction at a time: the stream takes seconds, so the kill below lands
+        // in its middle however fast the machine is.
+        ("SUA_ANALYTICS__WRITE_BATCH_MAX", "1".to_string()),
+        ("SUA_ANALYTICS__WRITERS", "1".to_string()),
     ];
     let pool = db.pool().unwrap();
     let stored = || async {

@@ -4,12 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{Value, json};
 use sua_core::messages::{Envelope, Kind, PstnCallsV1, PstnSource, PstnSyncJobV1, SubscriptionEnsureJobV1};
 use sua_db::models::{BackfillRow, CallRecordFetchRow, SubscriptionRow, SyncRunRow, TenantRow};
 use sua_graph_sim::{Endpoint, Fault, FaultKind, SimConfig, TenantSpec, calls};
-use sua_tests::stack::{Backend, Stack};
+use sua_tests::stack::{Backend, RawRecords, Stack};
 use sua_tests::{counter_value, eventually};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -125,7 +124,7 @@ async fn subscribe_and_collect(backend: Backend) {
     assert_eq!(held[0].notification_url, format!("{}/graph/notifications", stack.collector_url));
     assert!(held[0].client_state.as_deref().is_some_and(|s| s.len() >= 32 && s.len() <= 128));
     assert_ne!(held[0].client_state.as_deref(), Some(subscription.client_state_hash.as_str()), "only a hash is stored");
-    assert!(held[0].expiration > Utc::now() + chrono::Duration::minutes(4100));
+    assert!(held[0].expiration > sua_tests::clock::now() + chrono::Duration::minutes(4100));
 
     let ids: BTreeSet<String> = sim.place_calls(&stack.tenant(0), 40).into_iter().collect();
     let records = call_records(&stack, &ids).await;
@@ -154,7 +153,7 @@ async fn a_record_with_more_than_60_sessions_is_published_with_every_session_pag
     let stack = Stack::start(Backend::Production, tenant(400, 0.5, 20), |c| c.callrecords.backfill_days = 1).await;
     let sim = &stack.sim.sim.sim;
     let model = sim.tenant(&stack.tenant(0)).unwrap();
-    let now = Utc::now();
+    let now = sua_tests::clock::now();
     let large = sim
         .calls_starting(model, now - chrono::Duration::days(19), now - chrono::Duration::days(2))
         .into_iter()
@@ -453,25 +452,22 @@ async fn pstn_and_direct_routing_logs_are_collected_once_a_day_page_by_page() {
             .is_some_and(|r| r.status == "completed")
     })
     .await;
+    // Every page was confirmed by the broker before the run was marked completed, so the messages waiting now
+    // hold all of them.
     let queue = stack.broker.broker.topology().analytics_queue();
-    let mut subscription = stack.broker.broker.subscribe(&queue, 500).await.unwrap();
+    let ready = stack.broker.broker.ready_count(&queue).await.unwrap();
+    let published = RawRecords::collect(&stack, WAIT, |e| e.len() as u32 >= ready).await;
     let mut rows: BTreeMap<PstnSource, BTreeSet<String>> = BTreeMap::new();
-    loop {
-        let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_secs(3), subscription.next()).await else { break };
-        let envelope = Envelope::from_slice(&delivery.body).unwrap();
-        delivery.ack().await.unwrap();
-        if envelope.kind == Kind::PstnCallsV1 {
-            let page: PstnCallsV1 = envelope.decode().unwrap();
-            assert!(page.to - page.from <= chrono::Duration::days(90));
-            for row in page.body["value"].as_array().unwrap() {
-                assert!(
-                    rows.entry(page.source).or_default().insert(row["id"].as_str().unwrap().to_string()),
-                    "a row was published twice"
-                );
-            }
+    for envelope in published.of(Kind::PstnCallsV1) {
+        let page: PstnCallsV1 = envelope.decode().unwrap();
+        assert!(page.to - page.from <= chrono::Duration::days(90));
+        for row in page.body["value"].as_array().unwrap() {
+            assert!(
+                rows.entry(page.source).or_default().insert(row["id"].as_str().unwrap().to_string()),
+                "a row was published twice"
+            );
         }
     }
-    subscription.close().await;
     let sim = &stack.sim.sim.sim;
     let model = sim.tenant(&tenant).unwrap();
     let run = stack
@@ -503,44 +499,65 @@ async fn pstn_and_direct_routing_logs_are_collected_once_a_day_page_by_page() {
     assert_eq!(rows.get(&PstnSource::Pstn).cloned().unwrap_or_default(), expected(false));
     assert_eq!(rows.get(&PstnSource::DirectRouting).cloned().unwrap_or_default(), expected(true));
 
-    // Today's collection ran: a second job is a no-op.
+    // The day's collection ran: a second job for that day is a no-op.
     let requests = sim.requests_to(Endpoint::PstnCalls).len();
-    let job = PstnSyncJobV1 { day: Utc::now().date_naive(), reason: "test".into() };
+    let job = PstnSyncJobV1 { day: run.day, reason: "test".into() };
     stack.broker.broker.publish_job(&Envelope::new(&tenant, None, &job).unwrap()).await.unwrap();
-    let jobs = stack.broker.broker.topology().collector_jobs_queue();
-    eventually("the job is consumed", WAIT, || async { stack.broker.broker.ready_count(&jobs).await.unwrap() == 0 })
-        .await;
+    let skipped =
+        || stack.broker.counter("sua_sync_claims_total", &[("kind", "pstn"), ("outcome", "already_completed")]);
+    eventually("the job found the day's collection completed", WAIT, || async { skipped() == 1 }).await;
     assert_eq!(sim.requests_to(Endpoint::PstnCalls).len(), requests);
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_backfill_fetches_only_what_was_not_collected() {
-    let stack = Stack::start(Backend::Production, tenant(150, 0.4, 4), |c| c.callrecords.backfill_days = 1).await;
+    let config = tenant(150, 0.4, 4);
+    let days = days_holding(&config, 3);
+    let stack = Stack::start(Backend::Production, config, |c| c.callrecords.backfill_days = days).await;
     stack.onboard().await;
     let tenant = stack.tenant(0);
     let first = completed_backfill(&stack, &tenant).await;
     let sim = &stack.sim.sim.sim;
     let model = sim.tenant(&tenant).unwrap();
-    let now = Utc::now();
-    let all: BTreeSet<String> =
-        sim.calls_starting(model, now - chrono::Duration::days(4), now).into_iter().map(|c| c.id).collect();
-    // Let the first backfill's fetches land, then see what is already collected.
+    let ids = |calls: Vec<calls::CallHeader>| calls.into_iter().map(|c| c.id).collect::<BTreeSet<String>>();
+    let collected = ids(sim.calls_starting(model, first.window_from.and_utc(), first.window_to.and_utc()));
+    assert!(collected.len() >= 3, "the consent backfill's window holds calls: {}", collected.len());
+    assert_eq!(first.queued as usize, collected.len());
+    // Let the first backfill's fetches land.
     eventually("the first backfill's records are fetched", WAIT, || async {
-        let (t, ids) = (tenant.clone(), all.iter().cloned().collect::<Vec<_>>());
+        let (t, ids) = (tenant.clone(), collected.iter().cloned().collect::<Vec<_>>());
         let known = stack.deps.pool.run(move |conn| CallRecordFetchRow::known(conn, &t, &ids)).await.unwrap();
-        known.len() as i32 == first.queued
+        known.len() == collected.len()
     })
     .await;
-    let id = stack.collector.backfills.create(&tenant, now - chrono::Duration::days(4), now, "manual").await.unwrap();
+    let now = sua_tests::clock::now();
+    let from = now - chrono::Duration::days(4);
+    let all = ids(sim.calls_starting(model, from, now));
+    assert!(all.len() > collected.len());
+    let id = stack.collector.backfills.create(&tenant, from, now, "manual").await.unwrap();
     stack.collector.backfills.run_here(&id, |_, _| {}).await.unwrap();
     let manual = stack.deps.pool.run(move |conn| BackfillRow::find(conn, &id)).await.unwrap().unwrap();
     assert_eq!(manual.status, "completed");
     assert_eq!(manual.listed as usize, all.len());
-    assert!(first.queued > 0);
-    assert_eq!(manual.queued, manual.listed - first.queued, "records the first backfill fetched are not fetched again");
+    assert_eq!(
+        manual.queued as usize,
+        all.difference(&collected).count(),
+        "records the first backfill fetched are not fetched again"
+    );
     call_records(&stack, &all).await;
     stack.stop().await;
+}
+
+/// The fewest whole days back from the test's instant whose window holds at least `min` generated calls of the
+/// first tenant: evenings, weekends and Mondays hold few or none, so a short window is sized from the calendar.
+fn days_holding(config: &SimConfig, min: usize) -> i64 {
+    let clock = config.clock.or_else(sua_tests::clock::pinned);
+    let sim = sua_graph_sim::Sim::new(SimConfig { clock, ..config.clone() }).unwrap();
+    let (model, now) = (&sim.tenants[0], sim.now());
+    (1..=i64::from(config.days))
+        .find(|days| sim.calls_starting(model, now - chrono::Duration::days(*days), now).len() >= min)
+        .unwrap_or_else(|| panic!("{} days of history hold fewer than {min} calls", config.days))
 }
 
 /// A storm across ten customers, 1,000 notifications each: Graph allows 1,500 call-record requests per 20 s per

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::NaiveDate;
 use sua_collector::graph::{Api, Limits, SharedLimit};
 use sua_core::messages::{Envelope, Kind, LicenceSyncJobV1, SyncCompletedV1};
 use sua_db::models::SyncRunRow;
@@ -26,11 +26,15 @@ async fn wait_for_status(stack: &Stack, status: &str) -> SyncRunRow {
     latest_run(stack).await.unwrap()
 }
 
-async fn queue_sync(stack: &Stack) {
-    let envelope =
-        Envelope::new(stack.tenant(0), None, &LicenceSyncJobV1 { day: Utc::now().date_naive(), reason: "test".into() })
-            .unwrap();
+/// Queues the sync job of `day` (the day of an earlier run, so a test crossing midnight still means that day).
+async fn queue_sync(stack: &Stack, day: NaiveDate) {
+    let envelope = Envelope::new(stack.tenant(0), None, &LicenceSyncJobV1 { day, reason: "test".into() }).unwrap();
     stack.broker.broker.publish_job(&envelope).await.unwrap();
+}
+
+/// Licence sync jobs whose claim decided `outcome` (`started`, `already_completed`, `already_running`).
+fn claims(stack: &Stack, outcome: &str) -> u64 {
+    stack.broker.counter("sua_sync_claims_total", &[("kind", "licence"), ("outcome", outcome)])
 }
 
 fn sim(users: u32) -> SimConfig {
@@ -86,7 +90,7 @@ async fn a_graph_outage_fails_the_run_with_the_reason_and_the_next_attempt_compl
     assert_eq!(simulator.requests_to(Endpoint::Users).len(), 1 + 4, "the probe, then 1 + 3 retries");
 
     simulator.clear_faults();
-    queue_sync(&stack).await;
+    queue_sync(&stack, failed.day).await;
     let completed = wait_for_status(&stack, "completed").await;
     assert_eq!(completed.attempt, 2);
     assert_ne!(completed.id, failed.id, "a retry is a new run id");
@@ -125,12 +129,12 @@ async fn a_second_start_of_the_same_days_run_is_a_no_op() {
     stack.onboard().await;
     let completed = wait_for_status(&stack, "completed").await;
     let users_requests = stack.sim.sim.sim.requests_to(Endpoint::Users).len();
-    queue_sync(&stack).await;
-    queue_sync(&stack).await;
-    let jobs = stack.broker.broker.topology().collector_jobs_queue();
-    eventually("the jobs are consumed", WAIT, || async { stack.broker.broker.ready_count(&jobs).await.unwrap() == 0 })
+    assert_eq!(claims(&stack, "already_completed"), 0);
+    queue_sync(&stack, completed.day).await;
+    queue_sync(&stack, completed.day).await;
+    eventually("both jobs found the day's run completed", WAIT, || async { claims(&stack, "already_completed") == 2 })
         .await;
-    stack.collector.sync.idle().await;
+    assert_eq!(claims(&stack, "started"), 1, "only the first sync of the day started a run");
     assert_eq!(latest_run(&stack).await.unwrap(), completed);
     assert_eq!(stack.sim.sim.sim.requests_to(Endpoint::Users).len(), users_requests, "no Graph call for a done day");
     stack.stop().await;

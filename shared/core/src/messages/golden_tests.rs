@@ -1,5 +1,6 @@
 //! The wire format is a contract with every running consumer: these tests fail when it changes.
-//! After an intended change (which should be a new kind), regenerate with `SUA_BLESS=1 cargo test -p sua-core golden`.
+//! After an intended change (which should be a new kind), regenerate with `TEST_SUA_BLESS=1 cargo test -p sua-core golden`
+//! (the blessing run rewrites the files and fails, so it can never pass unnoticed; review the diff, then run again).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -103,20 +104,25 @@ fn every_kind_has_a_golden_sample() {
 
 #[test]
 fn wire_format_matches_the_golden_files() {
-    let bless = std::env::var("SUA_BLESS").is_ok();
+    let bless = std::env::var_os("TEST_SUA_BLESS").is_some_and(|v| v == "1");
+    let mut rewritten = Vec::new();
     for envelope in samples() {
         // Compared as pretty JSON of the parsed wire bytes, so nested payload fields are readable in review.
         let wire: serde_json::Value = serde_json::from_slice(&envelope.to_vec().unwrap()).unwrap();
         let actual = format!("{}\n", serde_json::to_string_pretty(&wire).unwrap());
         let path = golden_path(envelope.kind);
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
         if bless {
-            std::fs::write(&path, &actual).unwrap();
+            if actual != expected {
+                std::fs::write(&path, &actual).unwrap();
+                rewritten.push(envelope.kind.as_str());
+            }
             continue;
         }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{} missing ({e}); run with SUA_BLESS=1 to create it", path.display()));
+        assert!(!expected.is_empty(), "{} missing; run with TEST_SUA_BLESS=1 to create it", path.display());
         assert_eq!(actual, expected, "wire format of {} changed; a changed shape needs a new kind", envelope.kind);
     }
+    assert!(!bless, "TEST_SUA_BLESS=1 rewrote {rewritten:?}: review the diff and run again without it");
 }
 
 #[test]

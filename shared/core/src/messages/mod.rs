@@ -141,7 +141,7 @@ impl Envelope {
             kind: P::KIND,
             tenant_id: tenant_id.into(),
             run_id,
-            occurred_at: Utc::now().trunc_subsecs(3),
+            occurred_at: crate::clock::now().trunc_subsecs(3),
             payload: raw,
         })
     }

@@ -37,6 +37,17 @@ pub enum StartOutcome {
     AlreadyRunning(SyncRunRow),
 }
 
+impl StartOutcome {
+    /// The outcome as a metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            StartOutcome::Started(_) => "started",
+            StartOutcome::AlreadyCompleted(_) => "already_completed",
+            StartOutcome::AlreadyRunning(_) => "already_running",
+        }
+    }
+}
+
 impl SyncRunRow {
     /// Claims the run of `(tenant, kind, day)`. Atomic across replicas: exactly one concurrent caller gets
     /// `Started`. A failed run, or a running one whose heartbeat is older than `stale_before`, is taken over as

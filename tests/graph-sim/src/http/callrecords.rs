@@ -186,8 +186,7 @@ async fn participants_page(
 }
 
 /// Parses the `startDateTime` clauses of a `$filter` into `[from, to)`.
-fn parse_filter(filter: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
-    let now = Utc::now();
+fn parse_filter(filter: &str, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
     let (mut from, mut to) =
         (now - chrono::Duration::days(crate::sim::RETENTION_DAYS), now + chrono::Duration::days(1));
     for clause in filter.split(" and ").filter(|c| !c.trim().is_empty()) {
@@ -225,7 +224,7 @@ async fn list(sim: web::Data<Sim>, req: HttpRequest, query: web::Query<HashMap<S
         Err(response) => return response,
     };
     let filter = query.get("$filter").cloned().unwrap_or_default();
-    let (from, to) = match parse_filter(&filter) {
+    let (from, to) = match parse_filter(&filter, sim.now()) {
         Ok(window) => window,
         Err(message) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &message),
     };

@@ -112,7 +112,7 @@ async fn log_and_faults(
     let tenant = request_tenant(&sim, &req, endpoint);
     let mut record = RequestRecord {
         seq: 0,
-        at: Utc::now(),
+        at: sim.now(),
         method: req.method().to_string(),
         path: req.path().to_string(),
         query: req.query_string().to_string(),

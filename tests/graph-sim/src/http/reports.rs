@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use futures::stream;
 
 use super::{authorize, base_url, graph_error};
@@ -69,7 +69,7 @@ async fn report(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) 
         tenant: tenant.id.clone(),
         report: name,
         period_days,
-        expires: Utc::now() + Duration::minutes(5),
+        expires: sim.now() + Duration::minutes(5),
     });
     HttpResponse::Found().insert_header(("Location", format!("{}/_download/{token}", base_url(&req)))).finish()
 }
@@ -83,7 +83,7 @@ async fn download(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>
     let Some(download) = sim.download(&path.into_inner()) else {
         return HttpResponse::NotFound().content_type("text/plain").body("Unknown download link.");
     };
-    if download.expires < Utc::now() {
+    if download.expires < sim.now() {
         return HttpResponse::Forbidden().content_type("text/plain").body("The download link has expired.");
     }
     let Some(tenant) = sim.tenant(&download.tenant).cloned() else {

@@ -60,12 +60,11 @@ fn to_json(req: &HttpRequest, sim: &Sim, sub: &SimSubscription) -> Value {
     })
 }
 
-fn parse_expiration(raw: Option<&str>) -> Result<DateTime<Utc>, HttpResponse> {
+fn parse_expiration(raw: Option<&str>, now: DateTime<Utc>) -> Result<DateTime<Utc>, HttpResponse> {
     let Some(raw) = raw else { return Err(bad_request("expirationDateTime is required.")) };
     let at = DateTime::parse_from_rfc3339(raw)
         .map_err(|_| bad_request(&format!("'{raw}' is not a valid expirationDateTime.")))?
         .with_timezone(&Utc);
-    let now = Utc::now();
     if at <= now {
         return Err(bad_request("Subscription expiration can only be in the future."));
     }
@@ -138,7 +137,7 @@ async fn validate(sim: &Sim, url: &url::Url, subscription_id: &str) -> Result<()
         attempt: 1,
         status,
         millis: started.elapsed().as_millis() as u64,
-        at: Utc::now(),
+        at: sim.now(),
     });
     outcome.map_err(|message| graph_error(StatusCode::BAD_REQUEST, "ValidationError", &message))
 }
@@ -168,7 +167,7 @@ async fn create(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> Http
     {
         return bad_request("Invalid latestSupportedTlsVersion.");
     }
-    let expiration = match parse_expiration(request.expiration_date_time.as_deref()) {
+    let expiration = match parse_expiration(request.expiration_date_time.as_deref(), sim.now()) {
         Ok(at) => at,
         Err(response) => return response,
     };
@@ -202,7 +201,7 @@ async fn create(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> Http
         lifecycle_notification_url: request.lifecycle_notification_url,
         client_state: request.client_state,
         expiration,
-        created: Utc::now(),
+        created: sim.now(),
     };
     sim.insert_subscription(subscription.clone());
     HttpResponse::Created().json(to_json(&req, &sim, &subscription))
@@ -249,7 +248,7 @@ async fn renew(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>, b
     let Ok(request) = serde_json::from_slice::<RenewRequest>(&body) else {
         return bad_request("Invalid JSON in the request body.");
     };
-    let expiration = match parse_expiration(request.expiration_date_time.as_deref()) {
+    let expiration = match parse_expiration(request.expiration_date_time.as_deref(), sim.now()) {
         Ok(at) => at,
         Err(response) => return response,
     };
