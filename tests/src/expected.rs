@@ -1,7 +1,7 @@
 //! What a simulated tenant should come to, computed from the generator's own model (profiles, sign-in ages,
 //! subscriptions, calls), never from sua's code: the end-to-end tests of analytics and portal-api compare with it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sua_graph_sim::calls::{self, CallHeader, Party};
 use sua_graph_sim::catalog;
@@ -87,4 +87,83 @@ pub fn expected_findings(model: &TenantModel, dialled: &BTreeSet<String>) -> BTr
         }
     }
     out
+}
+
+/// Microsoft 365 list prices in US cents per user and month, as the test knows them (independently of the price
+/// book sua ships; a change to either shows here).
+pub const LIST_PRICES: &[(&str, i64)] = &[
+    ("ENTERPRISEPACK", 2_300),
+    ("ENTERPRISEPREMIUM", 3_800),
+    ("SPE_E3", 3_600),
+    ("SPE_E5", 5_700),
+    ("O365_BUSINESS_ESSENTIALS", 600),
+    ("SPB", 2_200),
+    ("MCOEV", 1_000),
+    ("MCOPSTN1", 800),
+    ("MCOPSTN2", 2_400),
+    ("MCOMEETADV", 400),
+    ("AAD_PREMIUM", 600),
+    ("Microsoft_365_Copilot", 3_000),
+];
+
+/// The list price of a catalogue SKU, by id.
+pub fn list_price(sku_id: &str) -> i64 {
+    let sku =
+        catalog::ALL.iter().find(|s| s.id == sku_id).unwrap_or_else(|| panic!("{sku_id} is not in the catalogue"));
+    LIST_PRICES
+        .iter()
+        .find(|(part, _)| *part == sku.part_number)
+        .map(|(_, cents)| *cents)
+        .unwrap_or_else(|| panic!("no list price for {}", sku.part_number))
+}
+
+/// Monthly US cents each expected finding is worth, summed per kind (`over_assigned` is a cost, not a saving).
+pub fn expected_money(model: &TenantModel, findings: &BTreeSet<(String, String, String)>) -> BTreeMap<String, i64> {
+    let subscription = |sku: &str| model.subscriptions().into_iter().find(|s| s.sku.id == sku);
+    let mut money = BTreeMap::new();
+    for (kind, _, sku) in findings {
+        let amount = match kind.as_str() {
+            "downgrade_candidate" if sku == catalog::SPE_E5.id => list_price(sku) - list_price(catalog::SPE_E3.id),
+            "downgrade_candidate" => list_price(sku) - list_price(catalog::ENTERPRISEPACK.id),
+            "unassigned_seats" => subscription(sku).map_or(0, |s| (s.enabled - s.consumed) as i64) * list_price(sku),
+            "over_assigned" => {
+                subscription(sku).map_or(0, |s| (s.consumed - s.enabled - s.warning) as i64) * list_price(sku)
+            }
+            _ => list_price(sku),
+        };
+        *money.entry(kind.clone()).or_default() += amount;
+    }
+    money
+}
+
+/// `(audio streams, poor audio streams)` of a call, classified from its generated sessions by the Call Quality
+/// Dashboard's rule as the test reads it: more than 500 packets, and round trip over 500 ms, packet loss over 10 %
+/// or jitter over 30 ms.
+pub fn audio_streams(model: &TenantModel, call: &CallHeader) -> (i64, i64) {
+    let seconds = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|d| d.strip_prefix("PT"))
+            .and_then(|d| d.strip_suffix('S'))
+            .and_then(|d| d.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (mut streams, mut poor) = (0, 0);
+    for session in calls::sessions(model, call) {
+        for segment in session["segments"].as_array().into_iter().flatten() {
+            for media in segment["media"].as_array().into_iter().flatten() {
+                if !media["label"].as_str().unwrap_or_default().contains("audio") {
+                    continue;
+                }
+                for stream in media["streams"].as_array().into_iter().flatten() {
+                    streams += 1;
+                    let packets = stream["packetUtilization"].as_i64().unwrap_or(0);
+                    let bad = seconds(&stream["averageRoundTripTime"]) > 0.5
+                        || stream["averagePacketLossRate"].as_f64().unwrap_or(0.0) > 0.1
+                        || seconds(&stream["averageJitter"]) > 0.03;
+                    poor += i64::from(packets > 500 && bad);
+                }
+            }
+        }
+    }
+    (streams, poor)
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod expected;
 pub mod graph;
 pub mod smtp;
+pub mod sql;
 pub mod stack;
 
 use std::future::Future;

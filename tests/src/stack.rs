@@ -185,10 +185,15 @@ impl Stack {
         self.follow_consent_link(&invitation.consent_url).await
     }
 
+    /// Stops every service; a service that failed or panicked fails the test.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         for service in self.services.drain(..) {
-            let _ = service.await;
+            match service.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => panic!("a service stopped with an error: {error:#}"),
+                Err(error) => panic!("a service panicked: {error}"),
+            }
         }
         self.broker.cleanup().await;
         self.sim.sim.stop().await;

@@ -119,15 +119,18 @@ async fn analytics_stores_each_call_record_once_at_its_newest_version(db: TestDa
     let shutdown = sua_core::shutdown::CancellationToken::new();
     let service = tokio::spawn(running.run_until_stopped(shutdown.clone()));
 
+    // Only the newest version has video: what is stored tells which version won.
     let record = |version: i64| {
+        let modalities = if version == 3 { json!(["audio", "video"]) } else { json!(["audio"]) };
         CallRecordV1(json!({
             "id": "e523d2ed-2966-4b6b-925b-754a88034cc5", "version": version, "type": "peerToPeer",
-            "modalities": ["audio", "video"], "startDateTime": "2026-11-24T18:52:21.2169889Z",
+            "modalities": modalities, "startDateTime": "2026-11-24T18:52:21.2169889Z",
             "endDateTime": "2026-11-24T18:52:46.7640013Z",
             "organizer_v2": {"id": "821809f5-0bb3-4d7c-9f1d-c5e8a9d9f8e1"}, "sessions": []
         }))
     };
-    for version in [2, 1, 2] {
+    // The newest first, then older ones: a last-write-wins store would end at version 2.
+    for version in [3, 1, 2] {
         let envelope = Envelope::new("tenant-a", None, &record(version)).unwrap();
         test.broker.publish_raw(&envelope).await.unwrap();
     }
@@ -139,7 +142,7 @@ async fn analytics_stores_each_call_record_once_at_its_newest_version(db: TestDa
         .await
         .unwrap()
         .expect("the record is stored");
-    assert_eq!(stored.version, 2);
+    assert_eq!(stored.version, 3);
     assert_eq!(stored.modalities, "audio,video");
     assert_eq!(stored.organizer_id.as_deref(), Some("821809f5-0bb3-4d7c-9f1d-c5e8a9d9f8e1"));
     assert_eq!(pool.run(|conn| CallRecordRow::count_for_tenant(conn, "tenant-a")).await.unwrap(), 1);
@@ -216,7 +219,7 @@ async fn sua_invite_prints_a_consent_link_and_sua_tenants_shows_each_tenants_sta
                 feed_error: Some("subscription creation failed".into()),
             },
         )?;
-        let day = chrono::Utc::now().date_naive();
+        let day = now.date();
         SyncRunRow::start(conn, "9c5e2b0a-41d4-4b8e-a7d5-3a2f0c1b7e11", "licence", day, "run-1", now, now)?;
         SyncRunRow::fail(conn, "run-1", "users: Graph failed with 503 after 4 attempts", now)?;
         Ok::<_, sua_db::DbError>(())
