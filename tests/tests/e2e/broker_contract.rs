@@ -191,8 +191,12 @@ async fn a_rejected_message_is_dead_lettered_without_retries(kind: BrokerUnderTe
     test.broker.publish_raw(&envelope(1)).await.unwrap();
     let mut dead = test.broker.subscribe(&topology.dead_letter_queue(), 10).await.unwrap();
     within("dead letter", WAIT, dead.next()).await.unwrap().ack().await.unwrap();
+    // The consumer counts after the broker took the letter: wait for the count, then check nothing was retried.
+    eventually("the rejection is counted", WAIT, || async {
+        test.counter("sua_messages_dead_lettered_total", &[("reason", "rejected")]) == 1
+    })
+    .await;
     assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
-    assert_eq!(test.counter("sua_messages_dead_lettered_total", &[("reason", "rejected")]), 1);
     stop.cancel();
     task.await.unwrap();
     dead.close().await;
@@ -230,9 +234,11 @@ async fn a_subscription_holds_no_more_unacked_deliveries_than_its_prefetch(kind:
     let mut subscription = test.broker.subscribe(&queue, 2).await.unwrap();
     let first = within("first", WAIT, subscription.next()).await.unwrap();
     let _second = within("second", WAIT, subscription.next()).await.unwrap();
-    // A bounded wait for something that must not happen.
+    // A bounded wait for something that must not happen, then proof that the third is still waiting in the queue
+    // (not on its way to this consumer).
     let third = tokio::time::timeout(Duration::from_millis(500), subscription.next()).await;
     assert!(third.is_err(), "a third delivery arrived beyond prefetch 2");
+    assert_eq!(test.broker.ready_count(&queue).await.unwrap(), 1, "the third is held back in the queue");
     first.ack().await.unwrap();
     let third = within("third after an ack", WAIT, subscription.next()).await.unwrap();
     third.ack().await.unwrap();
