@@ -1,6 +1,18 @@
-//! Proves what a consent granted: one cheap call per permission, where `403` means the permission is missing
-//! (graph-api.md §1.4: the token's `roles` are only a hint; Microsoft says not to read tokens for its APIs).
+//! Proves what a consent granted: for each permission one cheap request that sua's collection really depends on
+//! and that needs nothing beyond the five permissions sua asks for, where Graph's `403` means the permission is
+//! missing (graph-api.md §1.4: the token's `roles` are only a hint; Microsoft says not to read tokens for its APIs).
 //! The Entra ID P1 prerequisite is read from the tenant's subscribed SKUs.
+//!
+//! | permission | probe (the request the collection makes) | Microsoft's permission table |
+//! |---|---|---|
+//! | Organization.Read.All | `GET /subscribedSkus` | Organization.Read.All |
+//! | User.Read.All | `GET /users?$select=id` | User.Read.All |
+//! | AuditLog.Read.All | `GET /users?$select=id,signInActivity` | User.Read.All and AuditLog.Read.All (and Entra ID P1) |
+//! | Reports.Read.All | `GET /reports/getTeamsUserActivityUserDetail(period='D7')` (its redirect, not the file) | Reports.Read.All |
+//! | CallRecords.Read.All | `GET /communications/callRecords` (one record a page) | CallRecords.Read.All |
+//!
+//! The sign-in probe depends on User.Read.All too: when that is missing, or the tenant has no Entra ID P1 (Graph
+//! refuses sign-in data before it looks at permissions), AuditLog.Read.All is `unknown`, not missing.
 
 use std::collections::BTreeMap;
 
@@ -55,12 +67,27 @@ pub fn has_entra_premium(skus: &Value) -> bool {
     })
 }
 
+/// What the sign-in probe says about AuditLog.Read.All, given what the plain users probe said.
+fn sign_in_state(sign_ins: &Result<Value, GraphError>, users: PermissionState) -> PermissionState {
+    match sign_ins {
+        Ok(_) => PermissionState::Granted,
+        Err(error) if error.is_missing_premium_licence() => PermissionState::Unknown,
+        Err(error) if error.is_forbidden() && users == PermissionState::Granted => PermissionState::Missing,
+        Err(_) => PermissionState::Unknown,
+    }
+}
+
 pub async fn probe(graph: &GraphClient, tenant: &str) -> ProbeReport {
     let skus = graph.get_json(tenant, Api::Directory, &graph.url("/subscribedSkus")).await;
     let users = graph.get_json(tenant, Api::Directory, &graph.url("/users?$top=1&$select=id")).await;
-    let audit = graph.get_json(tenant, Api::Directory, &graph.url("/auditLogs/directoryAudits?$top=1")).await;
+    let sign_ins =
+        graph.get_json(tenant, Api::SignInActivity, &graph.url("/users?$top=1&$select=id,signInActivity")).await;
     let reports = graph
-        .redirect_location(tenant, Api::Reports, &graph.url("/reports/getTeamsUserActivityCounts(period='D7')"))
+        .redirect_location(
+            tenant,
+            Api::Reports,
+            &graph.url("/reports/getTeamsUserActivityUserDetail(period='D7')"),
+        )
         .await;
     let calls = graph
         .get_json_with(
@@ -73,22 +100,26 @@ pub async fn probe(graph: &GraphClient, tenant: &str) -> ProbeReport {
     let mut permissions = BTreeMap::new();
     permissions.insert("Organization.Read.All", state_of(&skus));
     permissions.insert("User.Read.All", state_of(&users));
-    permissions.insert("AuditLog.Read.All", state_of(&audit));
+    permissions.insert("AuditLog.Read.All", sign_in_state(&sign_ins, state_of(&users)));
     permissions.insert("Reports.Read.All", state_of(&reports));
     permissions.insert("CallRecords.Read.All", state_of(&calls));
-    for (permission, result) in
-        [("Organization.Read.All", skus.as_ref().err()), ("User.Read.All", users.as_ref().err())]
-    {
+    for (permission, result) in [
+        ("Organization.Read.All", skus.as_ref().err()),
+        ("User.Read.All", users.as_ref().err()),
+        ("AuditLog.Read.All", sign_ins.as_ref().err()),
+        ("Reports.Read.All", reports.as_ref().err()),
+        ("CallRecords.Read.All", calls.as_ref().err()),
+    ] {
         if let Some(error) = result.filter(|e| !e.is_forbidden()) {
             tracing::warn!(tenant, permission, %error, "permission probe inconclusive");
         }
     }
     let display_name = match &skus {
         Ok(_) => graph
-            .get_json(tenant, Api::Directory, &graph.url("/organization?$select=id,displayName"))
+            .get_json(tenant, Api::Directory, &graph.url(&format!("/organization/{tenant}?$select=id,displayName")))
             .await
             .ok()
-            .and_then(|org| org["value"][0]["displayName"].as_str().map(String::from)),
+            .and_then(|org| org["displayName"].as_str().map(String::from)),
         Err(_) => None,
     };
     ProbeReport {

@@ -253,7 +253,10 @@ impl SyncRunner {
 
         let sign_in_activity;
         let users = if granted("User.Read.All") {
-            let wanted = granted("AuditLog.Read.All") && prerequisites["entra_id_p1"] != Value::Bool(false);
+            // AuditLog.Read.All may be `unknown` (it cannot be proven without Entra ID P1): try unless missing.
+            let audit = permissions.get("AuditLog.Read.All").copied().unwrap_or(PermissionState::Unknown);
+            let without_p1 = prerequisites["entra_id_p1"] == Value::Bool(false);
+            let wanted = audit != PermissionState::Missing && !without_p1;
             let mut outcome = self.users(&tenant.id, run_id, wanted).await;
             // A 403 on the first page with signInActivity: no Entra ID P1 (or the permission is gone). Nothing was
             // published yet, so collect the users without sign-in data instead.
@@ -267,10 +270,14 @@ impl SyncRunner {
             let (pages, count, with_sign_in) = outcome?;
             sign_in_activity = with_sign_in;
             let reason = (!with_sign_in).then(|| {
-                if !granted("AuditLog.Read.All") {
+                if audit == PermissionState::Missing {
                     "sign-in activity not collected: AuditLog.Read.All is not granted".to_string()
-                } else {
+                } else if without_p1 {
                     "sign-in activity not collected: the tenant has no Microsoft Entra ID P1 licence".to_string()
+                } else {
+                    "sign-in activity not collected: Graph refused it (AuditLog.Read.All or Microsoft Entra ID P1 \
+                     missing)"
+                        .to_string()
                 }
             });
             PartSummary { status: PartStatus::Published, messages: pages, records: count, reason }

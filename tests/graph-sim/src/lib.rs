@@ -14,6 +14,7 @@ pub mod faults;
 mod http;
 pub mod ids;
 mod keys;
+pub mod permissions;
 pub mod pstn;
 pub mod report;
 pub mod rng;

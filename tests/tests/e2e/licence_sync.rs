@@ -80,14 +80,15 @@ async fn a_429_storm_is_waited_out_exactly_as_retry_after_says() {
 async fn a_graph_outage_fails_the_run_with_the_reason_and_the_next_attempt_completes() {
     let stack = Stack::start(Backend::Production, sim(300), |_| {}).await;
     let simulator = &stack.sim.sim.sim;
-    // The consent probes pass; the sync's first users page then meets a lasting outage.
-    simulator.add_fault(Fault::new(Endpoint::Users, FaultKind::Status { status: 503 }).skip(1));
+    // The consent probes pass (users, and users with sign-ins); the sync's first users page then meets a lasting
+    // outage.
+    simulator.add_fault(Fault::new(Endpoint::Users, FaultKind::Status { status: 503 }).skip(2));
     let (status, _) = stack.onboard().await;
     assert_eq!(status, 200);
     let failed = wait_for_status(&stack, "failed").await;
     let reason = failed.error.clone().unwrap();
     assert!(reason.contains("users") && reason.contains("503"), "{reason}");
-    assert_eq!(simulator.requests_to(Endpoint::Users).len(), 1 + 4, "the probe, then 1 + 3 retries");
+    assert_eq!(simulator.requests_to(Endpoint::Users).len(), 2 + 4, "two probes, then 1 + 3 retries");
 
     simulator.clear_faults();
     queue_sync(&stack, failed.day).await;
@@ -107,8 +108,8 @@ async fn a_graph_outage_fails_the_run_with_the_reason_and_the_next_attempt_compl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_page_fails_the_run_and_it_is_never_marked_complete() {
     let stack = Stack::start(Backend::Production, sim(1_300), |_| {}).await;
-    // Probe and the first page are fine; the second page always arrives cut in half.
-    stack.sim.sim.sim.add_fault(Fault::new(Endpoint::Users, FaultKind::Truncate).skip(2));
+    // The two probes and the first page are fine; the second page always arrives cut in half.
+    stack.sim.sim.sim.add_fault(Fault::new(Endpoint::Users, FaultKind::Truncate).skip(3));
     let (status, _) = stack.onboard().await;
     assert_eq!(status, 200);
     let failed = wait_for_status(&stack, "failed").await;

@@ -210,6 +210,35 @@ async fn a_missing_permission_is_reported_and_the_sync_skips_only_what_needs_it(
     stack.stop().await;
 }
 
+/// Each tenant grants four of the five permissions. The simulator enforces Microsoft's documented permission table
+/// for every endpoint, so the probes must be requests that need only what sua asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_permission_revoked_alone_shows_as_missing_and_nothing_else_does() {
+    let spec = TenantSpec { users: 20, entra_p1: true, concealed_names: true };
+    let sim = SimConfig { tenants: vec![spec; REQUESTED.len()], ..quiet() };
+    let stack = Stack::start(Backend::Production, sim, |_| {}).await;
+    for (n, revoked) in REQUESTED.iter().enumerate() {
+        let tenant = stack.tenant(n);
+        let granted: BTreeSet<String> = REQUESTED.iter().filter(|p| *p != revoked).map(|p| p.to_string()).collect();
+        stack.sim.sim.sim.set_consent_outcome(&tenant, ConsentOutcome::Grant(granted));
+        stack.sim.sim.sim.set_next_consenting_tenant(&tenant);
+        let (status, page) = stack.onboard().await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains(&format!("Missing: {revoked}")), "{revoked}: {page}");
+        let row = tenant_row(&stack, &tenant).await.expect("the tenant is recorded");
+        let permissions: BTreeMap<String, String> = serde_json::from_str(&row.permissions).unwrap();
+        let missing: Vec<&str> =
+            permissions.iter().filter(|(_, state)| *state == "missing").map(|(p, _)| p.as_str()).collect();
+        assert_eq!(missing, [*revoked], "revoking {revoked}: {permissions:?}");
+        // Sign-in data needs User.Read.All as well: without it AuditLog.Read.All cannot be told apart.
+        let unknown: Vec<&str> =
+            permissions.iter().filter(|(_, state)| *state == "unknown").map(|(p, _)| p.as_str()).collect();
+        let expected_unknown: &[&str] = if *revoked == "User.Read.All" { &["AuditLog.Read.All"] } else { &[] };
+        assert_eq!(unknown, expected_unknown, "revoking {revoked}: {permissions:?}");
+    }
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_entra_id_p1_users_are_synced_without_sign_in_data_and_the_admin_is_told() {
     let sim =

@@ -15,7 +15,6 @@ use crate::pstn;
 use crate::sim::Sim;
 use crate::tenant::{TenantModel, day_number};
 
-const CALL_RECORDS_READ: &[&str] = &["CallRecords.Read.All"];
 const SESSIONS_PER_PAGE: usize = 60;
 const PARTICIPANTS_PER_PAGE: usize = 130;
 const RECORDS_PER_PAGE: usize = 60;
@@ -69,7 +68,7 @@ fn requested_call<'a>(
     req: &HttpRequest,
     id: &str,
 ) -> Result<(&'a TenantModel, CallHeader), HttpResponse> {
-    let (tenant, _) = authorize(sim, req, CALL_RECORDS_READ)?;
+    let (tenant, _) = authorize(sim, req, crate::permissions::CALL_RECORDS)?;
     let call = sim.call_by_id(tenant, id).ok_or_else(|| not_found(id))?;
     Ok((tenant, call))
 }
@@ -219,7 +218,7 @@ fn cursor(query: &HashMap<String, String>) -> Option<(u32, usize)> {
 }
 
 async fn list(sim: web::Data<Sim>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::CALL_RECORDS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -302,7 +301,7 @@ fn log_rows(
     args: &str,
     direct_routing: bool,
 ) -> HttpResponse {
-    let (tenant, _) = match authorize(sim, req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(sim, req, crate::permissions::PSTN_LOGS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };

@@ -12,43 +12,64 @@ use serde_json::{Map, Value, json};
 
 use super::{authorize, base_url, graph_error};
 use crate::catalog::{self, Plan};
+use crate::permissions;
 use crate::sim::Sim;
 use crate::tenant::{SignIn, SimUser, TenantModel};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1.0/organization", web::get().to(organization))
+    cfg.route("/v1.0/organization", web::get().to(organization_list))
+        .route("/v1.0/organization/{id}", web::get().to(organization_get))
         .route("/v1.0/subscribedSkus", web::get().to(subscribed_skus))
         .route("/v1.0/users", web::get().to(users))
         .route("/v1.0/auditLogs/directoryAudits", web::get().to(directory_audits));
 }
 
-const DIRECTORY_READ: &[&str] = &["Organization.Read.All", "Directory.Read.All", "LicenseAssignment.Read.All"];
-const USER_READ: &[&str] = &["User.Read.All", "Directory.Read.All"];
 
 fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-async fn organization(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, &["Organization.Read.All", "Directory.Read.All", "User.Read.All"]) {
+fn organization_json(tenant: &TenantModel) -> Value {
+    json!({
+        "id": tenant.id,
+        "displayName": tenant.display_name,
+        "countryLetterCode": "IE",
+        "tenantType": "AAD",
+        "verifiedDomains": [{ "capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true,
+                              "isInitial": true, "name": tenant.domain, "type": "Managed" }]
+    })
+}
+
+async fn organization_list(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
+    let (tenant, _) = match authorize(&sim, &req, permissions::ORGANIZATION_LIST) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
     HttpResponse::Ok().json(json!({
         "@odata.context": format!("{}/v1.0/$metadata#organization", base_url(&req)),
-        "value": [{
-            "id": tenant.id,
-            "displayName": tenant.display_name,
-            "countryLetterCode": "IE",
-            "tenantType": "AAD",
-            "verifiedDomains": [{ "capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true,
-                                  "isInitial": true, "name": tenant.domain, "type": "Managed" }]
-        }]
+        "value": [organization_json(tenant)]
     }))
 }
 
+async fn organization_get(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let (tenant, _) = match authorize(&sim, &req, permissions::ORGANIZATION_GET) {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    if !path.eq_ignore_ascii_case(&tenant.id) {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{}' does not exist or one of its queried reference-property objects are not present.", path.as_str()),
+        );
+    }
+    let mut body = organization_json(tenant);
+    body["@odata.context"] = json!(format!("{}/v1.0/$metadata#organization/$entity", base_url(&req)));
+    HttpResponse::Ok().json(body)
+}
+
 async fn subscribed_skus(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, DIRECTORY_READ) {
+    let (tenant, _) = match authorize(&sim, &req, permissions::SUBSCRIBED_SKUS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -204,18 +225,16 @@ fn offset_of(token: &str) -> Option<u32> {
 }
 
 async fn users(sim: web::Data<Sim>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
-    let (tenant, roles) = match authorize(&sim, &req, USER_READ) {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
     let select: Option<Vec<String>> =
         query.get("$select").map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect());
     let with_sign_in = select.as_ref().is_some_and(|s| s.iter().any(|p| p.eq_ignore_ascii_case("signInActivity")))
         || query.get("$filter").is_some_and(|f| f.contains("signInActivity"));
+    let required = if with_sign_in { permissions::USERS_WITH_SIGN_IN } else { permissions::USERS };
+    let (tenant, _) = match authorize(&sim, &req, required) {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
     if with_sign_in {
-        if !roles.contains("AuditLog.Read.All") {
-            return super::forbidden();
-        }
         if !tenant.spec.entra_p1 {
             return graph_error(
                 StatusCode::FORBIDDEN,
@@ -290,7 +309,7 @@ async fn users(sim: web::Data<Sim>, req: HttpRequest, query: web::Query<HashMap<
 }
 
 async fn directory_audits(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, &["AuditLog.Read.All"]) {
+    let (tenant, _) = match authorize(&sim, &req, permissions::DIRECTORY_AUDITS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };

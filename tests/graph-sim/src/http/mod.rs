@@ -56,11 +56,12 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     req.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
 }
 
-/// Checks the bearer token and that it carries one of `roles`; answers 401/403 as Graph does otherwise.
+/// Checks the bearer token and that its roles satisfy what Microsoft documents for the endpoint (see
+/// [`crate::permissions`]); answers 401/403 as Graph does otherwise.
 pub(crate) fn authorize<'a>(
     sim: &'a Sim,
     req: &HttpRequest,
-    roles: &[&str],
+    required: crate::permissions::Required,
 ) -> Result<(&'a TenantModel, BTreeSet<String>), HttpResponse> {
     let Some(token) = bearer(req) else {
         return Err(graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty."));
@@ -68,7 +69,7 @@ pub(crate) fn authorize<'a>(
     let (tenant, granted) = sim
         .verify_app_token(token)
         .map_err(|message| graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message))?;
-    if !roles.is_empty() && !roles.iter().any(|r| granted.contains(*r)) {
+    if !crate::permissions::satisfies(&granted, required) {
         return Err(forbidden());
     }
     Ok((tenant, granted))

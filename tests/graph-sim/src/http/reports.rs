@@ -34,7 +34,7 @@ fn percent_decode(raw: &str) -> String {
 }
 
 async fn report(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, &["Reports.Read.All"]) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::REPORTS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use super::{authorize, base_url, graph_error};
 use crate::sim::{Delivery, MAX_SUBSCRIPTION_MINUTES, Sim, SimSubscription};
 
-const CALL_RECORDS_READ: &[&str] = &["CallRecords.Read.All"];
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1.0/subscriptions", web::post().to(create))
@@ -143,7 +142,7 @@ async fn validate(sim: &Sim, url: &url::Url, subscription_id: &str) -> Result<()
 }
 
 async fn create(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::CALL_RECORD_SUBSCRIPTIONS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -212,7 +211,7 @@ fn missing(id: &str) -> HttpResponse {
 }
 
 async fn get(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::CALL_RECORD_SUBSCRIPTIONS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -224,7 +223,7 @@ async fn get(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) -> 
 }
 
 async fn list(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::CALL_RECORD_SUBSCRIPTIONS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -240,7 +239,7 @@ struct RenewRequest {
 }
 
 async fn renew(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::CALL_RECORD_SUBSCRIPTIONS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -259,7 +258,7 @@ async fn renew(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>, b
 }
 
 async fn delete(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::CALL_RECORD_SUBSCRIPTIONS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -272,7 +271,7 @@ async fn delete(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) 
 }
 
 async fn reauthorize(sim: web::Data<Sim>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
-    let (tenant, _) = match authorize(&sim, &req, CALL_RECORDS_READ) {
+    let (tenant, _) = match authorize(&sim, &req, crate::permissions::CALL_RECORD_SUBSCRIPTIONS) {
         Ok(ok) => ok,
         Err(response) => return response,
     };
