@@ -370,11 +370,6 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
     config.extra_ca_file = Some(sim.ca_file.clone());
     config.public_url = format!("http://127.0.0.1:{}", port + 1).parse()?;
     config.onboarding.consent_propagation_secs = 0;
-    if config.state_signing_key.is_none() {
-        // One key for the whole process: the portal signs consent links the collector verifies.
-        let key: [u8; 32] = rand::random();
-        config.state_signing_key = Some(SecretString::from(key.iter().map(|b| format!("{b:02x}")).collect::<String>()));
-    }
     config.portal.audience = DEMO_AUDIENCE.into();
     config.portal.issuer_base = Some(sim.sim.config.issuer_base.parse()?);
     config.portal.operator_tenant = Some(DEMO_OPERATOR_TENANT.into());

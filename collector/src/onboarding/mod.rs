@@ -11,6 +11,7 @@ mod probe;
 pub mod state;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -47,6 +48,9 @@ pub struct Invitation {
 pub enum OnboardingError {
     #[error("{0}")]
     Invalid(String),
+    /// The installation is not set up (its database was never migrated).
+    #[error("{0}")]
+    Setup(String),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -98,7 +102,7 @@ pub struct Onboarding {
 #[derive(Clone)]
 pub struct Invitations {
     pool: Pool,
-    signer: StateSigner,
+    signer: Signer,
     mailer: Option<Mailer>,
     login_url: String,
     client_id: String,
@@ -112,22 +116,24 @@ pub fn redirect_uri(config: &Config) -> String {
     format!("{}/consent/callback", config.public_url.as_str().trim_end_matches('/'))
 }
 
+/// The key consent links are signed with: `state_signing_key` when configured, otherwise the installation's own,
+/// made by `sua migrate` and read from the database on first use (so every process of an installation shares it
+/// without configuration, and a process can start while the database is still coming up).
+#[derive(Clone)]
+enum Signer {
+    Configured(StateSigner),
+    Installation(Arc<tokio::sync::OnceCell<StateSigner>>),
+}
+
 impl Invitations {
     pub fn new(config: &Config, pool: Pool, mailer: Option<Mailer>) -> Self {
-        let key = match &config.state_signing_key {
-            Some(key) => key.expose_secret().as_bytes().to_vec(),
-            None => {
-                tracing::warn!(
-                    "state_signing_key is not set: consent links are signed with a key generated at start-up and stop \
-                     working after a restart or on another replica; set SUA_STATE_SIGNING_KEY"
-                );
-                let random: [u8; 32] = rand::random();
-                random.to_vec()
-            }
+        let signer = match &config.state_signing_key {
+            Some(key) => Signer::Configured(StateSigner::new(key.expose_secret().as_bytes())),
+            None => Signer::Installation(Arc::default()),
         };
         Self {
             pool,
-            signer: StateSigner::new(&key),
+            signer,
             mailer,
             login_url: config.login_url.as_str().trim_end_matches('/').to_string(),
             client_id: config.client_id.clone(),
@@ -135,6 +141,31 @@ impl Invitations {
             scope: crate::graph::auth::graph_scope(config.graph_url.as_str()),
             ttl: chrono::Duration::hours(i64::try_from(config.onboarding.invitation_ttl_hours).unwrap_or(336)),
         }
+    }
+
+    /// The signer of consent links' state.
+    async fn signer(&self) -> Result<StateSigner, OnboardingError> {
+        let cell = match &self.signer {
+            Signer::Configured(signer) => return Ok(signer.clone()),
+            Signer::Installation(cell) => cell,
+        };
+        let pool = self.pool.clone();
+        let signer = cell
+            .get_or_try_init(|| async move {
+                let key = pool
+                    .run(|conn| {
+                        sua_db::models::installation::get(conn, sua_db::models::installation::STATE_SIGNING_KEY)
+                    })
+                    .await?;
+                match key {
+                    Some(key) => Ok(StateSigner::new(key.as_bytes())),
+                    None => Err(OnboardingError::Setup(
+                        "the installation has no consent-link signing key: run `sua migrate`".into(),
+                    )),
+                }
+            })
+            .await?;
+        Ok(signer.clone())
     }
 
     /// Microsoft's v2.0 admin-consent URL for a signed state. `organizations` lets any work or school tenant's
@@ -183,7 +214,7 @@ impl Invitations {
             consented_at: None,
         };
         self.pool.run(move |conn| InvitationRow::insert(conn, &row)).await?;
-        let consent_url = self.consent_url(&self.signer.sign(&id, expires_at));
+        let consent_url = self.consent_url(&self.signer().await?.sign(&id, expires_at));
         let mut invitation = Invitation {
             id: id.clone(),
             customer_name: customer_name.to_string(),
@@ -240,7 +271,7 @@ impl Onboarding {
         let Some(state) = params.state.as_deref() else {
             return Ok(ConsentOutcome::InvalidLink("the link carries no state".into()));
         };
-        let invitation_id = match self.invitations.signer.verify(state, sua_core::clock::now()) {
+        let invitation_id = match self.invitations.signer().await?.verify(state, sua_core::clock::now()) {
             Ok(id) => id,
             Err(StateError::Expired(at)) => {
                 return Ok(ConsentOutcome::InvalidLink(format!(

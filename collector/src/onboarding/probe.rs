@@ -25,6 +25,9 @@ use crate::graph::{Api, GraphClient, GraphError};
 pub const PERMISSIONS: [&str; 5] =
     ["AuditLog.Read.All", "CallRecords.Read.All", "Organization.Read.All", "Reports.Read.All", "User.Read.All"];
 
+/// Longest the consent page waits for a turn in the shared sign-in activity budget.
+const SIGN_IN_PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Entra ID P1 and P2 service plans (licensing-service-plan-reference); either one enables sign-in activity.
 pub const ENTRA_PREMIUM_PLANS: [&str; 2] =
     ["41781fb2-bc02-4b7c-bd55-b576c07bb09d", "eec0eb4f-6444-4f95-aba0-50c24d67f998"];
@@ -80,14 +83,18 @@ fn sign_in_state(sign_ins: &Result<Value, GraphError>, users: PermissionState) -
 pub async fn probe(graph: &GraphClient, tenant: &str) -> ProbeReport {
     let skus = graph.get_json(tenant, Api::Directory, &graph.url("/subscribedSkus")).await;
     let users = graph.get_json(tenant, Api::Directory, &graph.url("/users?$top=1&$select=id")).await;
-    let sign_ins =
-        graph.get_json(tenant, Api::SignInActivity, &graph.url("/users?$top=1&$select=id,signInActivity")).await;
+    // Sign-in requests share Microsoft's budget of 10 a minute across every tenant: when onboarding many tenants at
+    // once the admin is not kept waiting for it; the permission stays `unknown` and the first sync settles it.
+    let sign_ins = tokio::time::timeout(
+        SIGN_IN_PROBE_WAIT,
+        graph.get_json(tenant, Api::SignInActivity, &graph.url("/users?$top=1&$select=id,signInActivity")),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(GraphError::Limiter("the sign-in activity budget is busy; the first sync verifies it".into()))
+    });
     let reports = graph
-        .redirect_location(
-            tenant,
-            Api::Reports,
-            &graph.url("/reports/getTeamsUserActivityUserDetail(period='D7')"),
-        )
+        .redirect_location(tenant, Api::Reports, &graph.url("/reports/getTeamsUserActivityUserDetail(period='D7')"))
         .await;
     let calls = graph
         .get_json_with(

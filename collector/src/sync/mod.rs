@@ -260,15 +260,22 @@ impl SyncRunner {
             let mut outcome = self.users(&tenant.id, run_id, wanted).await;
             // A 403 on the first page with signInActivity: no Entra ID P1 (or the permission is gone). Nothing was
             // published yet, so collect the users without sign-in data instead.
+            let mut refused_permission = false;
             if wanted
                 && let Err(SyncError::Graph { part: "users", source }) = &outcome
                 && (source.is_missing_premium_licence() || source.is_forbidden())
             {
                 tracing::info!(tenant = %tenant.id, error = %source, "sign-in activity unavailable, syncing users without it");
+                refused_permission = !source.is_missing_premium_licence();
                 outcome = self.users(&tenant.id, run_id, false).await;
             }
             let (pages, count, with_sign_in) = outcome?;
             sign_in_activity = with_sign_in;
+            if audit == PermissionState::Unknown && (with_sign_in || refused_permission) {
+                // The consent probe could not tell; Graph's answer to the first page did.
+                let proven = if with_sign_in { PermissionState::Granted } else { PermissionState::Missing };
+                self.record_permission(&tenant.id, &permissions, "AuditLog.Read.All", proven).await;
+            }
             let reason = (!with_sign_in).then(|| {
                 if audit == PermissionState::Missing {
                     "sign-in activity not collected: AuditLog.Read.All is not granted".to_string()
@@ -313,6 +320,23 @@ impl SyncRunner {
         };
         self.publish(&tenant.id, run_id, "sync.completed", &completed).await?;
         Ok(completed)
+    }
+
+    /// Stores what a sync proved about one permission (best effort: the next probe or sync tries again).
+    async fn record_permission(
+        &self,
+        tenant: &str,
+        known: &BTreeMap<String, PermissionState>,
+        permission: &str,
+        state: PermissionState,
+    ) {
+        let mut permissions = known.clone();
+        permissions.insert(permission.to_string(), state);
+        let (id, json, now) =
+            (tenant.to_string(), serde_json::to_string(&permissions).unwrap_or_default(), sua_db::now());
+        if let Err(error) = self.pool.run(move |conn| TenantRow::set_permissions(conn, &id, &json, now)).await {
+            tracing::warn!(tenant, permission, %error, "could not record the permission's state");
+        }
     }
 
     /// Pages every user and publishes each page as it arrives; returns `(pages, users, with sign-in data)`.

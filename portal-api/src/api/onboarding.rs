@@ -58,6 +58,7 @@ pub async fn create_invitation(
         Ok(invitation) => invitation,
         Err(OnboardingError::Invalid(why)) => return Err(ApiError::BadRequest(why)),
         Err(OnboardingError::Database(e)) => return Err(e.into()),
+        Err(OnboardingError::Setup(why)) => return Err(ApiError::Internal(why)),
     };
     let entry = audit(
         &principal,

@@ -563,23 +563,60 @@ pub fn redact_url(raw: &str) -> String {
 }
 
 /// figment errors quote the offending value; a malformed secret must not end up in a log line.
+/// Describes what figment could not accept, never echoing a value of a setting that may hold a secret. Names are
+/// always shown: a misspelt one is named with the setting it most probably meant.
 fn redact_figment_error(error: &figment::Error) -> String {
     error
         .clone()
         .into_iter()
         .map(|e| {
             let path = e.path.join(".");
-            let sensitive = ["url", "secret", "password"].iter().any(|s| path.contains(s));
+            if let figment::error::Kind::UnknownField(field, expected) = &e.kind {
+                // The path ends with the unknown name; the section it sits in comes before.
+                let section: Vec<&str> = e.path.iter().map(String::as_str).filter(|p| p != field).collect();
+                let qualified = |name: &str| section.iter().copied().chain([name]).collect::<Vec<_>>().join(".");
+                return match closest(field, expected) {
+                    Some(meant) => {
+                        format!("unknown setting `{}`; did you mean `{}`?", qualified(field), qualified(meant))
+                    }
+                    None => format!("unknown setting `{}`", qualified(field)),
+                };
+            }
+            let sensitive = ["url", "secret", "password", "key"].iter().any(|s| path.contains(s));
             if sensitive { format!("{path}: invalid value") } else { e.to_string() }
         })
         .collect::<Vec<_>>()
         .join("; ")
 }
 
+/// The expected name closest to `given`, when it is close enough to be a slip of the keyboard.
+fn closest<'a>(given: &str, expected: &[&'a str]) -> Option<&'a str> {
+    expected
+        .iter()
+        .map(|candidate| (strsim::damerau_levenshtein(given, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use figment::providers::Serialized;
+
+    #[test]
+    fn a_misspelt_setting_is_named_with_the_one_it_probably_meant_and_no_value() {
+        let figment = Figment::new().merge(Serialized::default("databse_url", "postgres://user:hunter2@db/sua"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("unknown setting `databse_url`; did you mean `database_url`?"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let figment = Figment::new().merge(Serialized::default("amqp.prefetchh", 3));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("unknown setting `amqp.prefetchh`; did you mean `amqp.prefetch`?"), "{error}");
+        let figment = Figment::new().merge(Serialized::default("zzzz", 3));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("unknown setting `zzzz`") && !error.contains("did you mean"), "{error}");
+    }
 
     #[test]
     fn defaults_are_valid() {

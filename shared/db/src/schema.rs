@@ -461,6 +461,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    installation (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sync_runs -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -496,5 +504,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     price_overrides,
     tenant_settings,
     findings,
-    audit_log
+    audit_log,
+    installation
 );

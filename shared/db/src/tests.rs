@@ -56,6 +56,8 @@ fn schema_matches_both_backends() {
                 .load(c))?;
             with_conn!(&mut *conn, |c| backfills::table.select(BackfillRow::as_select()).limit(0).load(c))?;
             analytics_tables_load(conn)?;
+            let key = crate::models::installation::get(conn, crate::models::installation::STATE_SIGNING_KEY)?;
+            assert!(key.is_some_and(|k| k.len() == 64), "{backend}: migrate makes the installation's signing key");
             with_conn!(&mut *conn, |c| crate::schema::audit_log::table
                 .select(crate::models::AuditRow::as_select())
                 .limit(0)

@@ -210,6 +210,37 @@ async fn a_missing_permission_is_reported_and_the_sync_skips_only_what_needs_it(
     stack.stop().await;
 }
 
+/// No `state_signing_key` anywhere: `sua invite` and the collector both use the installation's key, which
+/// `sua migrate` made, so the link the command prints is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_printed_by_sua_invite_is_accepted_by_a_collector_with_no_key_configured() {
+    use secrecy::ExposeSecret;
+    let stack = Stack::start(Backend::Production, quiet(), |c| c.state_signing_key = None).await;
+    let output = tokio::process::Command::new(sua_tests::binaries::binary("sua"))
+        .args(["invite", "--customer", "Contoso", "--email", "admin@contoso.example"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SUA_DATABASE_URL", stack.db.url().expose_secret())
+        .env("SUA_AMQP_URL", "memory://")
+        .env("SUA_LOGIN_URL", stack.config.login_url.as_str())
+        .env("SUA_CLIENT_ID", &stack.config.client_id)
+        .env("SUA_PUBLIC_URL", &stack.collector_url)
+        .env("SUA_LOG__FILTER", "warn")
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}{}", String::from_utf8_lossy(&output.stderr));
+    let link = printed
+        .split_whitespace()
+        .find(|word| word.contains("/adminconsent?"))
+        .unwrap_or_else(|| panic!("no consent link in: {printed}"));
+    let (status, page) = stack.follow_consent_link(link).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("access granted"), "{page}");
+    stack.stop().await;
+}
+
 /// Each tenant grants four of the five permissions. The simulator enforces Microsoft's documented permission table
 /// for every endpoint, so the probes must be requests that need only what sua asks for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,7 @@ pub mod call_records;
 pub mod callrecord_fetches;
 pub mod collection_cursors;
 pub mod findings;
+pub mod installation;
 pub mod invitations;
 pub mod portal;
 pub mod pstn_calls;

@@ -68,6 +68,19 @@ impl TenantRow {
 }
 
 impl TenantRow {
+    /// Replaces the per-permission states (JSON) a probe or a sync proved.
+    pub fn set_permissions(
+        conn: &mut Conn<'_>,
+        id: &str,
+        permissions: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        with_conn!(conn, |c| diesel::update(tenants::table.find(id))
+            .set((tenants::permissions.eq(permissions), tenants::updated_at.eq(now)))
+            .execute(c))?;
+        Ok(())
+    }
+
     /// Records the call-record feed's state; `feed_since` moves only when the state changes.
     pub fn set_feed(
         conn: &mut Conn<'_>,

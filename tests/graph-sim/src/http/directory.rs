@@ -24,7 +24,6 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1.0/auditLogs/directoryAudits", web::get().to(directory_audits));
 }
 
-
 fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -60,7 +59,10 @@ async fn organization_get(sim: web::Data<Sim>, req: HttpRequest, path: web::Path
         return graph_error(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
-            &format!("Resource '{}' does not exist or one of its queried reference-property objects are not present.", path.as_str()),
+            &format!(
+                "Resource '{}' does not exist or one of its queried reference-property objects are not present.",
+                path.as_str()
+            ),
         );
     }
     let mut body = organization_json(tenant);

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use super::{authorize, base_url, graph_error};
 use crate::sim::{Delivery, MAX_SUBSCRIPTION_MINUTES, Sim, SimSubscription};
 
-
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1.0/subscriptions", web::post().to(create))
         .route("/v1.0/subscriptions", web::get().to(list))
