@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 use sua_core::Config;
-use sua_db::service::{Dependencies, ServiceArgs};
+use sua_db::service::{Dependencies, Needs, ServiceArgs};
 
 #[derive(Parser)]
 #[command(name = "sua", version, about = "Microsoft Teams call usage and Microsoft 365 licence analytics")]
@@ -135,19 +135,29 @@ async fn main() -> ExitCode {
         Command::Demo { data_dir, port, config } => demo(data_dir, port, config).await,
         Command::Migrate { config } => migrate(config).await,
         Command::Collector(args) => {
-            sua_db::service::main(sua_collector::SERVICE, args, |config, deps, shutdown| async move {
-                sua_collector::build(&config, deps).await?.run_until_stopped(shutdown).await
-            })
+            sua_db::service::main(
+                sua_collector::SERVICE,
+                Needs::DatabaseAndBroker,
+                args,
+                |config, deps, shutdown| async move {
+                    sua_collector::build(&config, deps).await?.run_until_stopped(shutdown).await
+                },
+            )
             .await
         }
         Command::Analytics(args) => {
-            sua_db::service::main(sua_analytics::SERVICE, args, |config, deps, shutdown| async move {
-                sua_analytics::build(&config, deps).await?.run_until_stopped(shutdown).await
-            })
+            sua_db::service::main(
+                sua_analytics::SERVICE,
+                Needs::DatabaseAndBroker,
+                args,
+                |config, deps, shutdown| async move {
+                    sua_analytics::build(&config, deps).await?.run_until_stopped(shutdown).await
+                },
+            )
             .await
         }
         Command::PortalApi(args) => {
-            sua_db::service::main(sua_portal_api::SERVICE, args, |config, deps, shutdown| async move {
+            sua_db::service::main(sua_portal_api::SERVICE, Needs::Database, args, |config, deps, shutdown| async move {
                 sua_portal_api::build(&config, deps).await?.run_until_stopped(shutdown).await
             })
             .await

@@ -14,10 +14,16 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = sua_db::service::main(sua_analytics::SERVICE, cli.args, |config, deps, shutdown| async move {
-        sua_analytics::build(&config, deps).await?.run_until_stopped(shutdown).await
-    })
-    .await;
+    let result =
+        sua_db::service::main(
+            sua_analytics::SERVICE,
+            sua_db::service::Needs::DatabaseAndBroker,
+            cli.args,
+            |config, deps, shutdown| async move {
+                sua_analytics::build(&config, deps).await?.run_until_stopped(shutdown).await
+            },
+        )
+        .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

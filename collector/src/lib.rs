@@ -99,6 +99,36 @@ impl Collector {
     }
 }
 
+/// Readiness: sua's app registration is configured. Without it no tenant can be reached, so the collector must
+/// not take traffic (consent callbacks, webhooks) and the operator reads why in `/readyz`.
+struct AppCredentials {
+    problem: Option<String>,
+}
+
+impl AppCredentials {
+    fn of(config: &Config) -> Self {
+        let problem = if config.client_id.trim().is_empty() {
+            Some("client_id is not set: set SUA_CLIENT_ID to the application id of sua's app registration".into())
+        } else if config.client_secret.is_none() && config.client_certificate_file.is_none() {
+            Some("no app credential: set SUA_CLIENT_SECRET or SUA_CLIENT_CERTIFICATE_FILE".into())
+        } else {
+            None
+        };
+        Self { problem }
+    }
+}
+
+#[async_trait::async_trait]
+impl sua_core::ops::ReadinessCheck for AppCredentials {
+    fn name(&self) -> &'static str {
+        "app_credentials"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.problem.clone().map_or(Ok(()), Err)
+    }
+}
+
 /// Binds the collector's HTTP server and starts its workers.
 pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Running> {
     let collector = Collector::new(config, &deps)?;
@@ -111,7 +141,7 @@ pub async fn build_with(config: &Config, deps: Dependencies, collector: Collecto
         sua_core::service::bind(config.listen.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT))))?;
     let port = listener.local_addr()?.port();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let ops = deps.ops(SERVICE);
+    let ops = deps.ops(SERVICE).with_check(Arc::new(AppCredentials::of(config)));
     let onboarding = web::Data::new(collector.onboarding.clone());
     let webhook = web::Data::from(collector.webhook.clone());
     let max_body = config.callrecords.webhook_max_body_bytes;

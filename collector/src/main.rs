@@ -14,10 +14,16 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = sua_db::service::main(sua_collector::SERVICE, cli.args, |config, deps, shutdown| async move {
-        sua_collector::build(&config, deps).await?.run_until_stopped(shutdown).await
-    })
-    .await;
+    let result =
+        sua_db::service::main(
+            sua_collector::SERVICE,
+            sua_db::service::Needs::DatabaseAndBroker,
+            cli.args,
+            |config, deps, shutdown| async move {
+                sua_collector::build(&config, deps).await?.run_until_stopped(shutdown).await
+            },
+        )
+        .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

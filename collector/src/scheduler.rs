@@ -121,29 +121,44 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut last_subscription_check: Option<tokio::time::Instant> = None;
     loop {
-        for daily in [Daily::Licence, Daily::Pstn] {
-            match queue_daily(&pool, &broker, daily, &[], false, schedule.stale_after, "schedule").await {
-                Ok(queued) if !queued.is_empty() => {
-                    tracing::info!(tenants = queued.len(), ?daily, "daily collection queued")
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(error = %format!("{error:#}"), ?daily, "scheduler tick failed"),
-            }
-        }
-        if last_subscription_check.is_none_or(|at| at.elapsed() >= schedule.subscription_check) {
-            match queue_subscription_checks(&pool, &broker, "check").await {
-                Ok(_) => last_subscription_check = Some(tokio::time::Instant::now()),
-                Err(error) => tracing::warn!(error = %format!("{error:#}"), "subscription checks not queued"),
-            }
-        }
-        match backfills.resume_orphans().await {
-            Ok(0) => {}
-            Ok(resumed) => tracing::info!(resumed, "stalled backfills queued again"),
-            Err(error) => tracing::warn!(error = %format!("{error:#}"), "stalled backfills not resumed"),
+        // A tick may wait long on a database or broker that is down: stopping does not wait for it (every job it
+        // queues is idempotent, so an interrupted tick is simply done again by the next one).
+        tokio::select! {
+            () = tick(&pool, &broker, &backfills, &schedule, &mut last_subscription_check) => {}
+            () = stop.cancelled() => return Ok(()),
         }
         tokio::select! {
             () = tokio::time::sleep(schedule.interval) => {}
             () = stop.cancelled() => return Ok(()),
         }
+    }
+}
+
+async fn tick(
+    pool: &Pool,
+    broker: &Broker,
+    backfills: &Backfills,
+    schedule: &Schedule,
+    last_subscription_check: &mut Option<tokio::time::Instant>,
+) {
+    for daily in [Daily::Licence, Daily::Pstn] {
+        match queue_daily(pool, broker, daily, &[], false, schedule.stale_after, "schedule").await {
+            Ok(queued) if !queued.is_empty() => {
+                tracing::info!(tenants = queued.len(), ?daily, "daily collection queued")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %format!("{error:#}"), ?daily, "scheduler tick failed"),
+        }
+    }
+    if last_subscription_check.is_none_or(|at| at.elapsed() >= schedule.subscription_check) {
+        match queue_subscription_checks(pool, broker, "check").await {
+            Ok(_) => *last_subscription_check = Some(tokio::time::Instant::now()),
+            Err(error) => tracing::warn!(error = %format!("{error:#}"), "subscription checks not queued"),
+        }
+    }
+    match backfills.resume_orphans().await {
+        Ok(0) => {}
+        Ok(resumed) => tracing::info!(resumed, "stalled backfills queued again"),
+        Err(error) => tracing::warn!(error = %format!("{error:#}"), "stalled backfills not resumed"),
     }
 }

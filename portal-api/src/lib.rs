@@ -120,7 +120,7 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
         sua_core::service::bind(config.listen.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT))))?;
     let port = listener.local_addr()?.port();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let ops = deps.ops(SERVICE);
+    let ops = deps.database_ops(SERVICE);
     let http = sua_collector::graph::http_client(config)?;
     let portal = &config.portal;
     let state = Arc::new(AppState {

@@ -14,9 +14,14 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = sua_db::service::main(sua_portal_api::SERVICE, cli.args, |config, deps, shutdown| async move {
-        sua_portal_api::build(&config, deps).await?.run_until_stopped(shutdown).await
-    })
+    let result = sua_db::service::main(
+        sua_portal_api::SERVICE,
+        sua_db::service::Needs::Database,
+        cli.args,
+        |config, deps, shutdown| async move {
+            sua_portal_api::build(&config, deps).await?.run_until_stopped(shutdown).await
+        },
+    )
     .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,

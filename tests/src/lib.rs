@@ -67,6 +67,14 @@ impl TestBroker {
                 panic!("test broker unavailable ({error}); start RabbitMQ (scripts/services)")
             }
         };
+        // The broker connects in the background: make sure it did before the test relies on it.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while let Err(error) = broker.check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "test broker unavailable ({error}); start RabbitMQ (scripts/services)"
+            );
+        }
         Self { broker, settings, url, registry }
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
-use azure_core::http::{ClientMethodOptions, ClientOptions, Transport};
+use azure_core::http::{AsyncRawResponse, ClientMethodOptions, ClientOptions, HttpClient, Request, Transport};
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
     ClientSecretCredentialOptions,
@@ -39,6 +39,69 @@ pub struct AzureTokenProvider {
     authority: String,
     scope: String,
     credentials: Mutex<HashMap<String, Arc<dyn TokenCredential>>>,
+    entra_errors: EntraErrors,
+}
+
+/// An error answer of Entra ID's token endpoint: `error`, the AADSTS codes and Microsoft's description.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct EntraError {
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub error_codes: Vec<i64>,
+    #[serde(default)]
+    pub error_description: String,
+}
+
+impl EntraError {
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(body).ok().filter(|e| !e.error.is_empty() || !e.error_codes.is_empty())
+    }
+
+    /// `AADSTS700016: Application with identifier … was not found …`: the description's first line (the lines
+    /// after it are Microsoft's trace and correlation ids and a timestamp), or the codes when there is none.
+    pub fn summary(&self) -> String {
+        let first = self.error_description.lines().next().unwrap_or_default().trim();
+        if first.is_empty() {
+            let codes: Vec<String> = self.error_codes.iter().map(|c| format!("AADSTS{c}")).collect();
+            format!("{} ({})", self.error, codes.join(", "))
+        } else {
+            first.to_string()
+        }
+    }
+
+    /// The app has no service principal in the tenant (no consent, or it was removed).
+    pub fn consent_missing(&self) -> bool {
+        self.error_codes.iter().any(|c| [700_016, 65_001].contains(c))
+    }
+}
+
+/// Each tenant's last error answer from the token endpoint. azure_identity reads Entra ID's error body into
+/// borrowed strings, which fails on the `\r\n` every real description carries ("expected a borrowed string"), and
+/// the code and description are lost: the transport keeps them for [`AzureTokenProvider::token`] to report.
+type EntraErrors = Arc<Mutex<HashMap<String, EntraError>>>;
+
+#[derive(Debug)]
+struct TokenTransport {
+    http: reqwest::Client,
+    errors: EntraErrors,
+}
+
+#[async_trait::async_trait]
+impl HttpClient for TokenTransport {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        let response = self.http.execute_request(request).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let tenant = request.url().path_segments().and_then(|mut s| s.next()).unwrap_or_default().to_string();
+        let (status, headers, body) = response.deconstruct();
+        let bytes = body.collect().await?;
+        if let Some(error) = EntraError::parse(&bytes) {
+            self.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(tenant, error);
+        }
+        Ok(AsyncRawResponse::from_bytes(status, headers, bytes))
+    }
 }
 
 impl AzureTokenProvider {
@@ -55,9 +118,11 @@ impl AzureTokenProvider {
         let mut custom = CustomConfiguration::default();
         custom.authority_host = authority.clone();
         let cloud: CloudConfiguration = custom.into();
+        let entra_errors = EntraErrors::default();
+        let transport = TokenTransport { http, errors: entra_errors.clone() };
         let client_options = ClientOptions {
             cloud: Some(Arc::new(cloud)),
-            transport: Some(Transport::new(Arc::new(http))),
+            transport: Some(Transport::new(Arc::new(transport))),
             ..Default::default()
         };
         Ok(Self {
@@ -67,6 +132,7 @@ impl AzureTokenProvider {
             authority,
             scope: graph_scope(config.graph_url.as_str()),
             credentials: Mutex::new(HashMap::new()),
+            entra_errors,
         })
     }
 
@@ -112,9 +178,15 @@ impl TokenProvider for AzureTokenProvider {
         match credential.get_token(&[self.scope.as_str()], None).await {
             Ok(token) => Ok(token.token.secret().to_string()),
             Err(error) => {
-                let message = format!("{error:#}");
-                // AADSTS700016: the app has no service principal in that directory (no consent, or revoked).
-                let consent_missing = message.contains("AADSTS700016") || message.contains("AADSTS65001");
+                let entra =
+                    self.entra_errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(tenant_id);
+                let (message, consent_missing) = match entra {
+                    // AADSTS700016 / 65001: the app has no service principal in that directory (no consent, or
+                    // revoked).
+                    Some(entra) => (entra.summary(), entra.consent_missing()),
+                    None => (format!("{error:#}"), false),
+                };
+                tracing::warn!(tenant = tenant_id, error = %message, "token request refused");
                 Err(GraphError::Token { tenant: tenant_id.to_string(), message, consent_missing })
             }
         }
@@ -208,5 +280,21 @@ mod tests {
         assert_eq!(graph_scope("https://graph.microsoft.com"), "https://graph.microsoft.com/.default");
         assert_eq!(graph_scope("https://graph.microsoft.us/v1.0/"), "https://graph.microsoft.us/.default");
         assert_eq!(graph_scope("http://127.0.0.1:4000"), "http://127.0.0.1:4000/.default");
+    }
+
+    #[test]
+    fn an_entra_error_with_line_breaks_in_its_description_gives_its_code_and_first_line() {
+        // As Entra ID sends it: the description ends with trace and correlation ids on their own lines.
+        let body = br#"{"error":"unauthorized_client","error_description":"AADSTS700016: Application with identifier '5f0b' was not found in the directory 'Contoso'.\r\nTrace ID: 0b1c\r\nCorrelation ID: 0b1c\r\nTimestamp: 2026-11-30 04:00:00Z","error_codes":[700016],"timestamp":"2026-11-30 04:00:00Z"}"#;
+        let error = EntraError::parse(body).unwrap();
+        assert_eq!(
+            error.summary(),
+            "AADSTS700016: Application with identifier '5f0b' was not found in the directory 'Contoso'."
+        );
+        assert!(error.consent_missing());
+        let plain = EntraError::parse(br#"{"error":"invalid_client","error_codes":[7000215]}"#).unwrap();
+        assert_eq!(plain.summary(), "invalid_client (AADSTS7000215)");
+        assert!(!plain.consent_missing());
+        assert_eq!(EntraError::parse(b"<html>busy</html>"), None);
     }
 }

@@ -10,9 +10,15 @@ use actix_web::dev::Server;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Binds a listener; `addr` with port 0 picks a free port.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
+/// Binds a listener; `addr` with port 0 picks a free port. The error names the address and the setting that
+/// chose it (a port already in use is the common case).
+pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot listen on {addr}: {error} (the `listen` setting, SUA_LISTEN, chooses the address; each service \
+             has its own default port)"
+        )
+    })?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }

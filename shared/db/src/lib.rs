@@ -233,6 +233,17 @@ impl Pool {
         }
     }
 
+    /// Checks a connection out, waiting at most `wait`; the error names the last connection failure (a wrong
+    /// password, a database that does not exist), not just the timeout.
+    pub fn get_within(&self, wait: Duration) -> Result<PooledConn, DbError> {
+        match self {
+            Pool::Pg(pool) => pool.get_timeout(wait).map(PooledConn::Pg).map_err(|e| DbError::Pool(e.to_string())),
+            Pool::Sqlite(pool) => {
+                pool.get_timeout(wait).map(PooledConn::Sqlite).map_err(|e| DbError::Pool(e.to_string()))
+            }
+        }
+    }
+
     /// Runs blocking diesel code with a pooled connection on tokio's blocking pool.
     pub async fn run<R, E, F>(&self, f: F) -> Result<R, E>
     where
@@ -267,7 +278,15 @@ impl sua_core::ops::ReadinessCheck for Pool {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let pending = self.run(pending_migrations).await.map_err(|e| e.to_string())?;
+        // Inside the readiness deadline, so that the answer is the database's own error.
+        let pool = self.clone();
+        let pending = tokio::task::spawn_blocking(move || {
+            let mut pooled = pool.get_within(Duration::from_millis(2_000))?;
+            pending_migrations(&mut pooled.conn())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         if pending > 0 {
             return Err(format!("database schema is behind by {pending} migration(s); run `sua migrate`"));
         }

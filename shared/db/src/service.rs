@@ -40,25 +40,48 @@ pub struct Dependencies {
     pub registry: Registry,
 }
 
+/// What a service needs to serve: readiness checks exactly that, and nothing else is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Serves from the database alone (portal-api): a broker outage must not take it out of rotation.
+    Database,
+    /// Publishes or consumes messages too (collector, analytics).
+    DatabaseAndBroker,
+}
+
 impl Dependencies {
-    /// Builds the pool (without connecting) and connects the broker (waiting for it within the publish timeout).
+    /// Builds the pool and the broker handle without waiting for either: both connect in the background, so the
+    /// service's HTTP port (health and readiness with each dependency's own error) opens at once.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        Self::connect_for(config, Needs::DatabaseAndBroker).await
+    }
+
+    /// As [`Dependencies::connect`]; a service that needs only the database gets an in-process broker nothing
+    /// publishes to, and never connects to RabbitMQ.
+    pub async fn connect_for(config: &Config, needs: Needs) -> anyhow::Result<Self> {
         let registry = Registry::new();
         let pool = Pool::new(&config.database_url, &config.db)?;
-        let broker = Broker::connect(&config.amqp_url, &config.amqp, BrokerMetrics::new(&registry)).await?;
+        let url = match needs {
+            Needs::Database => secrecy::SecretString::from("memory://"),
+            Needs::DatabaseAndBroker => config.amqp_url.clone(),
+        };
+        let broker = Broker::connect(&url, &config.amqp, BrokerMetrics::new(&registry)).await?;
         Ok(Self { pool, broker, registry })
     }
 
-    /// `/healthz`, `/readyz` (database and broker) and `/metrics` for `service`.
+    /// `/healthz`, `/readyz` (database and broker) and `/metrics` for a service that publishes or consumes.
     pub fn ops(&self, service: &'static str) -> Ops {
-        Ops::new(service, self.registry.clone())
-            .with_check(Arc::new(self.pool.clone()))
-            .with_check(Arc::new(self.broker.clone()))
+        self.database_ops(service).with_check(Arc::new(self.broker.clone()))
+    }
+
+    /// `/healthz`, `/readyz` (the database) and `/metrics` for a service that serves from the database alone.
+    pub fn database_ops(&self, service: &'static str) -> Ops {
+        Ops::new(service, self.registry.clone()).with_check(Arc::new(self.pool.clone()))
     }
 }
 
 /// Runs a service binary: `migrate`, or `serve` through `serve(config, dependencies, shutdown)`.
-pub async fn main<F, Fut>(service: &'static str, args: ServiceArgs, serve: F) -> anyhow::Result<()>
+pub async fn main<F, Fut>(service: &'static str, needs: Needs, args: ServiceArgs, serve: F) -> anyhow::Result<()>
 where
     F: FnOnce(Config, Dependencies, CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -70,9 +93,12 @@ where
         ServiceCommand::Serve => {
             tracing::info!(service, config = %config.redacted(), "starting");
             let shutdown = sua_core::shutdown::on_signals();
-            let dependencies = Dependencies::connect(&config).await?;
+            let dependencies = Dependencies::connect_for(&config, needs).await?;
+            let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
             let result = serve(config, dependencies.clone(), shutdown).await;
-            dependencies.broker.close().await;
+            if tokio::time::timeout(grace, dependencies.broker.close()).await.is_err() {
+                tracing::warn!(service, "the broker connection did not close in time; exiting anyway");
+            }
             result
         }
     }

@@ -117,3 +117,43 @@ async fn a_publish_made_while_rabbitmq_is_down_is_confirmed_once_it_is_back() {
     subscription.close().await;
     test.cleanup().await;
 }
+
+/// A service that lived through a broker restart still stops promptly on SIGTERM (a rollout after a broker blip
+/// must not end in SIGKILL).
+async fn stops_promptly_on_sigterm_after_a_broker_restart(binary: &str) {
+    use secrecy::ExposeSecret;
+    let db = sua_tests::TestDatabase::postgres().unwrap();
+    let prefix = format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let env = vec![
+        ("SUA_DATABASE_URL", db.url().expose_secret().to_string()),
+        ("SUA_AMQP_URL", sua_tests::rabbitmq_url()),
+        ("SUA_AMQP__PREFIX", prefix),
+        ("SUA_AMQP__QUEUE_EXPIRES_MS", "600000".to_string()),
+        ("SUA_AMQP__RECONNECT_MAX_BACKOFF_MS", "500".to_string()),
+        ("SUA_CLIENT_ID", "5f0b7c2a-6e1d-4c38-9a3b-2d4e6f8a1b2c".to_string()),
+        ("SUA_CLIENT_SECRET", "sim-client-secret".to_string()),
+    ];
+    let service = sua_tests::binaries::ServiceProcess::start(binary, &[], &env);
+    let ready = service.url("/readyz");
+    let is_ready = || async { reqwest::get(&ready).await.is_ok_and(|r| r.status().as_u16() == 200) };
+    eventually("the service is ready", WAIT, is_ready).await;
+    stop_broker(BrokerUnderTest::RabbitMq).await;
+    eventually("readiness sees the broker gone", WAIT, || async { !is_ready().await }).await;
+    rabbitmqctl(&["start_app"]).await;
+    rabbitmqctl(&["await_startup"]).await;
+    eventually("the service is ready again", WAIT, is_ready).await;
+    let started = std::time::Instant::now();
+    let exit = service.terminate(Duration::from_secs(15)).await;
+    assert!(exit.success(), "{binary} exited with {exit:?}");
+    eprintln!("{binary} stopped {:?} after SIGTERM", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_stops_promptly_on_sigterm_after_a_broker_restart() {
+    stops_promptly_on_sigterm_after_a_broker_restart("sua-analytics").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_stops_promptly_on_sigterm_after_a_broker_restart() {
+    stops_promptly_on_sigterm_after_a_broker_restart("sua-collector").await;
+}

@@ -241,6 +241,25 @@ async fn a_link_printed_by_sua_invite_is_accepted_by_a_collector_with_no_key_con
     stack.stop().await;
 }
 
+/// Entra ID's error descriptions carry line breaks (`\r\n` before the trace ids): the admin is told the AADSTS
+/// code and Microsoft's sentence, not a parser's complaint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_shows_entras_code_and_description_on_the_consent_page() {
+    let stack = Stack::start(Backend::Production, quiet(), |c| {
+        c.client_secret = Some(secrecy::SecretString::from("not-the-secret"));
+    })
+    .await;
+    let (status, page) = stack.onboard().await;
+    assert_eq!(status, 502, "Entra ID, upstream, refused: {page}");
+    assert!(
+        page.contains("AADSTS7000215: Invalid client secret provided."),
+        "the page names Entra ID's code and reason: {page}"
+    );
+    assert!(!page.contains("borrowed") && !page.contains("Trace ID"), "{page}");
+    assert!(tenant_row(&stack, &stack.tenant(0)).await.is_none(), "an unverified consent records nothing");
+    stack.stop().await;
+}
+
 /// Each tenant grants four of the five permissions. The simulator enforces Microsoft's documented permission table
 /// for every endpoint, so the probes must be requests that need only what sua asks for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

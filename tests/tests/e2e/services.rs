@@ -1,24 +1,40 @@
 //! The service binaries as an operator runs them, and the services in-process on both back ends.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
 use sua_core::messages::{CallRecordV1, Envelope};
 use sua_db::models::CallRecordRow;
 use sua_db::service::Dependencies;
-use sua_tests::binaries::ServiceProcess;
+use sua_tests::binaries::{ServiceProcess, free_port};
 use sua_tests::{BrokerUnderTest, TestBroker, TestDatabase, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The collector's app registration as the simulator knows it (readiness needs one configured).
+const APP: [(&str, &str); 2] =
+    [("SUA_CLIENT_ID", "5f0b7c2a-6e1d-4c38-9a3b-2d4e6f8a1b2c"), ("SUA_CLIENT_SECRET", "sim-client-secret")];
+
 fn env_for(db: &TestDatabase, prefix: &str) -> Vec<(&'static str, String)> {
     use secrecy::ExposeSecret;
-    vec![
+    let mut env = vec![
         ("SUA_DATABASE_URL", db.url().expose_secret().to_string()),
         ("SUA_AMQP_URL", sua_tests::rabbitmq_url()),
         ("SUA_AMQP__PREFIX", prefix.to_string()),
         ("SUA_AMQP__QUEUE_EXPIRES_MS", "600000".to_string()),
-    ]
+    ];
+    env.extend(APP.map(|(k, v)| (k, v.to_string())));
+    env
+}
+
+fn checks(readiness: &serde_json::Value) -> BTreeMap<String, Option<String>> {
+    readiness["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["error"].as_str().map(str::to_string)))
+        .collect()
 }
 
 async fn get(url: &str) -> Option<(u16, String)> {
@@ -27,7 +43,7 @@ async fn get(url: &str) -> Option<(u16, String)> {
     Some((status, response.text().await.unwrap_or_default()))
 }
 
-async fn serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm(binary: &str) {
+async fn serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm(binary: &str, needs: &[&str]) {
     let db = TestDatabase::postgres().unwrap();
     let prefix = format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let mut service = ServiceProcess::start(binary, &[], &env_for(&db, &prefix));
@@ -38,9 +54,8 @@ async fn serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm(binar
     let (status, body) = get(&service.url("/readyz")).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let readiness: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let checks: Vec<&str> =
-        readiness["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(checks, ["database", "broker"]);
+    let ready: BTreeMap<String, Option<String>> = needs.iter().map(|n| (n.to_string(), None)).collect();
+    assert_eq!(checks(&readiness), ready, "{binary} checks what it needs to serve, and nothing else");
 
     let (status, metrics) = get(&service.url("/metrics")).await.unwrap();
     assert_eq!(status, 200);
@@ -52,24 +67,29 @@ async fn serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm(binar
 
 #[tokio::test]
 async fn the_collector_binary_serves_and_stops_on_sigterm() {
-    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-collector").await;
+    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm(
+        "sua-collector",
+        &["app_credentials", "broker", "database"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_analytics_binary_serves_and_stops_on_sigterm() {
-    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-analytics").await;
+    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-analytics", &["broker", "database"]).await;
 }
 
 #[tokio::test]
 async fn the_portal_api_binary_serves_and_stops_on_sigterm() {
-    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-portal-api").await;
+    serves_health_readiness_and_metrics_then_exits_cleanly_on_sigterm("sua-portal-api", &["database"]).await;
 }
 
 #[tokio::test]
 async fn a_service_is_not_ready_until_its_migrate_command_ran() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
-    let env = vec![("SUA_DATABASE_URL", url.clone()), ("SUA_AMQP_URL", "memory://".to_string())];
+    let mut env = vec![("SUA_DATABASE_URL", url.clone()), ("SUA_AMQP_URL", "memory://".to_string())];
+    env.extend(APP.map(|(k, v)| (k, v.to_string())));
     let service = ServiceProcess::start("sua-collector", &[], &env);
     let ready = service.url("/readyz");
     eventually("/readyz answers", WAIT, || async { get(&ready).await.is_some() }).await;
@@ -88,6 +108,73 @@ async fn a_service_is_not_ready_until_its_migrate_command_ran() {
     eventually("/readyz answers 200 after migrate", WAIT, || async { matches!(get(&ready).await, Some((200, _))) })
         .await;
     assert!(service.terminate(Duration::from_secs(20)).await.success());
+}
+
+/// With every dependency wrong the collector still opens its port at once (so Kubernetes' probes reach it), and
+/// readiness names each problem in the dependency's own words.
+#[tokio::test]
+async fn with_its_dependencies_unusable_a_service_serves_health_and_readiness_names_each_cause() {
+    let missing = format!("sua_missing_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let env = vec![
+        ("SUA_DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{missing}")),
+        ("SUA_AMQP_URL", "amqp://guest:not-the-password@127.0.0.1:5672/%2f".to_string()),
+    ];
+    let service = ServiceProcess::start("sua-collector", &[], &env);
+    let health = service.url("/healthz");
+    eventually("/healthz answers 200", WAIT, || async { matches!(get(&health).await, Some((200, _))) }).await;
+    let ready = service.url("/readyz");
+    let named = || {
+        let ready = ready.clone();
+        async move {
+            let (status, body) = get(&ready).await.unwrap_or_default();
+            let readiness: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let found = if readiness.get("checks").is_some() { checks(&readiness) } else { BTreeMap::new() };
+            (status, body, found)
+        }
+    };
+    eventually("readiness names the broker's refusal", WAIT, || async {
+        let (status, _, found) = named().await;
+        status == 503 && found.get("broker").cloned().flatten().is_some_and(|e| e.contains("ACCESS_REFUSED"))
+    })
+    .await;
+    let (_, body, found) = named().await;
+    let database = found["database"].clone().unwrap_or_default();
+    assert!(database.contains(&format!("database \"{missing}\" does not exist")), "{body}");
+    assert!(found["app_credentials"].clone().unwrap_or_default().contains("SUA_CLIENT_ID"), "{body}");
+    assert!(!body.contains("not-the-password"), "a secret was shown: {body}");
+    assert!(service.terminate(Duration::from_secs(20)).await.success());
+}
+
+/// portal-api serves from the database alone: a broker it cannot reach does not take it out of rotation.
+#[tokio::test]
+async fn portal_api_is_ready_without_a_broker() {
+    let db = TestDatabase::postgres().unwrap();
+    let mut env = env_for(&db, "unused.");
+    env.retain(|(k, _)| *k != "SUA_AMQP_URL");
+    env.push(("SUA_AMQP_URL", format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port())));
+    let service = ServiceProcess::start("sua-portal-api", &[], &env);
+    let ready = service.url("/readyz");
+    eventually("/readyz answers 200", WAIT, || async { matches!(get(&ready).await, Some((200, _))) }).await;
+    assert!(service.terminate(Duration::from_secs(20)).await.success());
+}
+
+/// A port already taken: the service stops at once and says which address and which setting chose it.
+#[tokio::test]
+async fn a_port_in_use_is_named_with_the_setting_that_chose_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = tokio::process::Command::new(sua_tests::binaries::binary("sua-analytics"))
+        .env_clear()
+        .env("SUA_LISTEN", &address)
+        .env("SUA_DATABASE_URL", "sqlite::memory:")
+        .env("SUA_AMQP_URL", "memory://")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&address) && stderr.contains("SUA_LISTEN"), "{stderr}");
+    drop(taken);
 }
 
 #[tokio::test]

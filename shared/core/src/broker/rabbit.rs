@@ -30,6 +30,8 @@ use crate::metrics::BrokerMetrics;
 use crate::topology::{ExchangeKind, Topology};
 
 const PERSISTENT: u8 = 2;
+/// Longest a close (of a channel or connection) may wait for the broker's answer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct RabbitBroker {
@@ -52,6 +54,8 @@ struct Managed {
     confirms: bool,
     live: Mutex<Option<Live>>,
     generation: AtomicU64,
+    /// Why the last connection attempt failed (wrong credentials, refused, unreachable); cleared on success.
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -85,8 +89,16 @@ impl RabbitBroker {
                 settings,
             }),
         };
-        let deadline = Instant::now() + broker.publish_timeout();
-        broker.inner.publisher.get(&broker.inner, Some(deadline)).await?;
+        // Connect in the background: a service opens its HTTP port (health, readiness with the broker's own error)
+        // at once, and its publishes and subscriptions wait for the connection within their own deadlines.
+        let warm = broker.clone();
+        tokio::spawn(async move {
+            if let Err(error) = warm.inner.publisher.get(&warm.inner, None).await
+                && !matches!(error, BrokerError::Closed)
+            {
+                tracing::error!(%error, "broker connection failed for good");
+            }
+        });
         Ok(broker)
     }
 
@@ -204,20 +216,41 @@ impl RabbitBroker {
         let channel = live.connection.create_channel().await.map_err(unavailable)?;
         let options = QueueDeclareOptions { passive: true, ..Default::default() };
         let declared = channel.queue_declare(ShortString::from(queue), options, FieldTable::default()).await;
-        let _ = channel.close(200, ShortString::from("done")).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, ShortString::from("done"))).await;
         Ok(declared.map_err(|e| BrokerError::Topology(e.to_string()))?.message_count())
     }
 
     pub(super) async fn check(&self) -> Result<(), BrokerError> {
         let deadline = Instant::now() + Duration::from_secs(2);
-        self.inner.publisher.get(&self.inner, Some(deadline)).await.map(|_| ())
+        match self.inner.publisher.get(&self.inner, Some(deadline)).await {
+            Ok(_) => Ok(()),
+            Err(error) => match self.inner.publisher.last_error() {
+                Some(cause) => Err(BrokerError::Unavailable(cause)),
+                None => Err(error),
+            },
+        }
     }
 
+    /// Closes both connections. A connection that lived through a broker restart may never see its close-ok:
+    /// each step is bounded, so a stopping service never hangs here.
     pub(super) async fn close(&self) {
         self.inner.closed.cancel();
         for managed in [&self.inner.publisher, &self.inner.consumer] {
-            if let Some(live) = managed.live.lock().await.take() {
-                let _ = live.connection.close(200, ShortString::from("sua shutting down")).await;
+            let Ok(mut guard) = tokio::time::timeout(CLOSE_TIMEOUT, managed.live.lock()).await else {
+                tracing::warn!(role = managed.role, "broker connection still busy at close; leaving it");
+                continue;
+            };
+            if let Some(live) = guard.take() {
+                tracing::debug!(role = managed.role, "closing the broker connection");
+                if tokio::time::timeout(
+                    CLOSE_TIMEOUT,
+                    live.connection.close(200, ShortString::from("sua shutting down")),
+                )
+                .await
+                .is_err()
+                {
+                    tracing::warn!(role = managed.role, "the broker did not confirm the close; leaving it");
+                }
             }
         }
     }
@@ -232,7 +265,7 @@ impl RabbitBroker {
         for exchange in self.inner.topology.exchanges() {
             let _ = channel.exchange_delete(ShortString::from(exchange.name), ExchangeDeleteOptions::default()).await;
         }
-        let _ = channel.close(200, ShortString::from("done")).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, ShortString::from("done"))).await;
         Ok(())
     }
 }
@@ -248,17 +281,38 @@ fn unavailable(error: lapin::Error) -> BrokerError {
 
 impl Managed {
     fn new(role: &'static str, confirms: bool) -> Self {
-        Self { role, confirms, live: Mutex::new(None), generation: AtomicU64::new(0) }
+        Self {
+            role,
+            confirms,
+            live: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            last_error: std::sync::Mutex::new(None),
+        }
     }
 
-    /// The live connection, (re)connecting with backoff until `deadline` (or forever when `None`).
+    fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn set_last_error(&self, error: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = error;
+    }
+
+    /// The live connection, (re)connecting with backoff until `deadline` (or forever when `None`). Another caller
+    /// may be reconnecting already: waiting for it also ends at `deadline`.
     async fn get(&self, inner: &Inner, deadline: Option<Instant>) -> Result<Live, BrokerError> {
-        let mut guard = self.live.lock().await;
+        let mut guard = match deadline {
+            None => self.live.lock().await,
+            Some(deadline) => tokio::time::timeout_at(deadline, self.live.lock()).await.map_err(|_| {
+                BrokerError::Unavailable(self.last_error().unwrap_or_else(|| "still connecting".to_string()))
+            })?,
+        };
         if let Some(live) = guard.as_ref().filter(|live| live.usable()) {
             return Ok(live.clone());
         }
         if let Some(stale) = guard.take() {
-            let _ = stale.connection.close(200, ShortString::from("reconnecting")).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, stale.connection.close(200, ShortString::from("reconnecting")))
+                .await;
         }
         let mut attempt = 0u32;
         loop {
@@ -271,6 +325,7 @@ impl Managed {
             };
             match connected {
                 Ok(live) => {
+                    self.set_last_error(None);
                     inner.metrics.reconnects.with_label_values(&[self.role]).inc();
                     if attempt > 0 {
                         tracing::info!(role = self.role, attempt, "broker connection re-established");
@@ -278,8 +333,12 @@ impl Managed {
                     *guard = Some(live.clone());
                     return Ok(live);
                 }
-                Err(error @ BrokerError::Topology(_)) => return Err(error),
+                Err(error @ BrokerError::Topology(_)) => {
+                    self.set_last_error(Some(error.to_string()));
+                    return Err(error);
+                }
                 Err(error) => {
+                    self.set_last_error(Some(error.to_string()));
                     attempt += 1;
                     let wait = backoff(
                         attempt,
@@ -324,7 +383,8 @@ impl Managed {
         if guard.as_ref().is_some_and(|live| live.generation == generation)
             && let Some(live) = guard.take()
         {
-            let _ = live.connection.close(200, ShortString::from("reconnecting")).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, live.connection.close(200, ShortString::from("reconnecting")))
+                .await;
         }
     }
 }
@@ -557,7 +617,7 @@ impl RabbitSubscription {
     pub(super) async fn close(mut self) {
         self.cancelled = true;
         if let Some((channel, _, _)) = self.current.take() {
-            let _ = channel.close(200, ShortString::from("consumer closed")).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, ShortString::from("consumer closed"))).await;
         }
     }
 }
