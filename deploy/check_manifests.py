@@ -64,10 +64,10 @@ REQUIRED = {
                   "OTEL_EXPORTER_OTLP_ENDPOINT"},
     "collector": {"SUA_DATABASE_URL", "SUA_AMQP_URL", "SUA_LOG__FORMAT", "SUA_LISTEN", "OTEL_EXPORTER_OTLP_ENDPOINT",
                   "SUA_GRAPH_URL", "SUA_LOGIN_URL", "SUA_CLIENT_ID", "SUA_CLIENT_SECRET", "SUA_PUBLIC_URL",
-                  "SUA_STATE_SIGNING_KEY", "SUA_SYNC__JOBS", "SUA_SYNC__SCHEDULER"},
+                  "SUA_SYNC__JOBS", "SUA_SYNC__SCHEDULER"},
     "portal-api": {"SUA_DATABASE_URL", "SUA_AMQP_URL", "SUA_LOG__FORMAT", "SUA_LISTEN", "OTEL_EXPORTER_OTLP_ENDPOINT",
-                   "SUA_LOGIN_URL", "SUA_CLIENT_ID", "SUA_PUBLIC_URL", "SUA_STATE_SIGNING_KEY",
-                   "SUA_PORTAL__AUDIENCE", "SUA_PORTAL__OPERATOR_TENANT"},
+                   "SUA_LOGIN_URL", "SUA_CLIENT_ID", "SUA_PUBLIC_URL", "SUA_PORTAL__AUDIENCE",
+                   "SUA_PORTAL__OPERATOR_TENANT"},
 }
 INTERNET_EGRESS = {"sua-collector", "sua-collector-worker", "sua-portal-api"}
 
