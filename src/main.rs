@@ -1,11 +1,13 @@
 //! `sua`: the one command a new user runs. `sua demo` runs the embedded all-in-one product; the other
 //! subcommands run one service each (as the Kubernetes Deployments do) or operate on the database.
 
+mod config_keys;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use secrecy::SecretString;
 use sua_core::Config;
 use sua_db::service::{Dependencies, Needs, ServiceArgs};
@@ -89,6 +91,9 @@ enum Command {
     /// Run the Microsoft Graph and Entra ID simulator (for tests, benchmarks and demos).
     #[command(name = "graph-sim")]
     GraphSim(GraphSimArgs),
+    /// List every environment variable sua reads, with its setting (deployment manifests are checked against it).
+    #[command(name = "config-keys")]
+    ConfigKeys,
 }
 
 #[derive(clap::Args)]
@@ -163,6 +168,10 @@ async fn main() -> ExitCode {
             .await
         }
         Command::GraphSim(args) => graph_sim(args).await,
+        Command::ConfigKeys => {
+            config_keys();
+            Ok(())
+        }
         Command::Invite { customer, email, config } => invite(config, &customer, &email).await,
         Command::Tenants { json, config } => tenants(config, json).await,
         Command::Sync { tenants, force, config } => sync(config, tenants, force).await,
@@ -175,6 +184,17 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line per variable: the name, then the setting it sets (or where else it is read).
+fn config_keys() {
+    for key in config_keys::settings() {
+        println!("{}\t{}", key.env, key.key);
+    }
+    for env in config_keys::command_line_env(&Cli::command()) {
+        println!("{env}\t(command line)");
+    }
+    println!("{}\t(OpenTelemetry)", config_keys::OTEL_ENDPOINT_ENV);
 }
 
 async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {

@@ -212,7 +212,7 @@ pub fn date_range(
     from: Option<chrono::NaiveDate>,
     to: Option<chrono::NaiveDate>,
 ) -> ApiResult<(chrono::NaiveDate, chrono::NaiveDate)> {
-    let to = to.unwrap_or_else(|| sua_core::clock::today());
+    let to = to.unwrap_or_else(sua_core::clock::today);
     let from = from.unwrap_or(to - chrono::Duration::days(29));
     if from > to {
         return Err(ApiError::BadRequest("from must not be after to".into()));

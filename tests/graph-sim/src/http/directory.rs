@@ -236,14 +236,12 @@ async fn users(sim: web::Data<Sim>, req: HttpRequest, query: web::Query<HashMap<
         Ok(ok) => ok,
         Err(response) => return response,
     };
-    if with_sign_in {
-        if !tenant.spec.entra_p1 {
-            return graph_error(
-                StatusCode::FORBIDDEN,
-                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
-                "Neither tenant is B2C or tenant doesn't have premium license",
-            );
-        }
+    if with_sign_in && !tenant.spec.entra_p1 {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Neither tenant is B2C or tenant doesn't have premium license",
+        );
     }
     let requested = match query.get("$top").map(|t| t.parse::<u32>()) {
         None => 100,
