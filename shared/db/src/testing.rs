@@ -27,9 +27,11 @@ pub struct TestDatabase {
 }
 
 #[derive(QueryableByName)]
-struct Name {
+struct NameAndNote {
     #[diesel(sql_type = diesel::sql_types::Text)]
     datname: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    note: String,
 }
 
 fn admin_url() -> String {
@@ -59,7 +61,7 @@ fn connect(url: &str) -> Result<PgConnection, DbError> {
 }
 
 fn database_exists(conn: &mut PgConnection, name: &str) -> Result<bool, DbError> {
-    let rows: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+    let rows: Vec<NameAndNote> = diesel::sql_query("SELECT datname, '' AS note FROM pg_database WHERE datname = $1")
         .bind::<diesel::sql_types::Text, _>(name)
         .load(conn)?;
     Ok(!rows.is_empty())
@@ -83,24 +85,30 @@ fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> Result<String, 
             conn.run_pending_migrations(PG_MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
         }
         diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {template}")).execute(admin)?;
+        // When it was built: templates of other migrations (another checkout's tests may be using them right now)
+        // are removed only once they are old.
+        let built = chrono::Utc::now().timestamp();
+        diesel::sql_query(format!("COMMENT ON DATABASE {template} IS '{built}'")).execute(admin)?;
         remove_leftovers(admin, &template)
     })();
     diesel::sql_query(format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})")).execute(admin)?;
     result.map(|()| template)
 }
 
-/// Drops templates of older migrations and test databases older than two hours (from killed runs).
+/// Drops test databases and other migrations' templates older than two hours (from killed runs, older checkouts).
 fn remove_leftovers(admin: &mut PgConnection, current_template: &str) -> Result<(), DbError> {
-    let names: Vec<Name> = diesel::sql_query(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'sua\\_t\\_%' OR datname LIKE 'sua\\_tpl\\_%'",
+    let names: Vec<NameAndNote> = diesel::sql_query(
+        "SELECT datname, COALESCE(shobj_description(oid, 'pg_database'), '') AS note FROM pg_database \
+         WHERE datname LIKE 'sua\\_t\\_%' OR datname LIKE 'sua\\_tpl\\_%'",
     )
     .load(admin)?;
     let cutoff = chrono::Utc::now().timestamp() - 2 * 3600;
-    for Name { datname } in names {
+    let old = |ts: Option<i64>| ts.is_some_and(|ts| ts < cutoff);
+    for NameAndNote { datname, note } in names {
         let stale = if datname.starts_with("sua_tpl_") {
-            datname != current_template && !datname.ends_with("_building")
+            datname != current_template && !datname.ends_with("_building") && old(note.parse().ok())
         } else {
-            datname.split('_').nth(2).and_then(|ts| ts.parse::<i64>().ok()).is_some_and(|ts| ts < cutoff)
+            old(datname.split('_').nth(2).and_then(|ts| ts.parse::<i64>().ok()))
         };
         if stale {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).execute(admin);
