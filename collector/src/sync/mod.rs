@@ -372,57 +372,39 @@ impl SyncRunner {
     }
 
     /// Downloads the activity report and publishes it in chunks; returns `(chunks, rows, concealed names)`.
+    /// The `csv` crate reads the download as it streams in, on a blocking thread; chunks come back through a small
+    /// channel, so a large report never sits in memory whole.
     async fn report(&self, tenant: &str, run: Uuid) -> Result<(u32, u64, Option<bool>), SyncError> {
         let graph_error = |source| SyncError::Graph { part: "Teams activity report", source };
         let url = self.graph.url(&format!("/reports/getTeamsUserActivityUserDetail(period='{}')", self.report_period));
         let location = self.graph.redirect_location(tenant, Api::Reports, &url).await.map_err(graph_error)?;
         let response = self.graph.download(&location).await.map_err(graph_error)?;
-        let mut body = std::pin::pin!(response.bytes_stream());
-        let mut chunker = Chunker::new(self.report_chunk_rows);
-        let mut pending: Vec<u8> = Vec::new();
+        let body = tokio_util::io::StreamReader::new(response.bytes_stream().map(|r| r.map_err(std::io::Error::other)));
+        let per_chunk = self.report_chunk_rows;
+        let (chunks_tx, mut chunks_rx) = tokio::sync::mpsc::channel::<report::Chunk>(2);
+        let reading = tokio::task::spawn_blocking(move || -> Result<Chunker, String> {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(tokio_util::io::SyncIoBridge::new(body));
+            let mut chunker = Chunker::new(per_chunk);
+            for record in reader.byte_records() {
+                let record = record.map_err(|e| format!("report download broke off: {e}"))?;
+                if let Some(chunk) = chunker.push(record)
+                    && chunks_tx.blocking_send(chunk).is_err()
+                {
+                    return Err("stopped while publishing".into());
+                }
+            }
+            if let Some(chunk) = chunker.finish()
+                && chunks_tx.blocking_send(chunk).is_err()
+            {
+                return Err("stopped while publishing".into());
+            }
+            Ok(chunker)
+        });
         let (mut chunks, mut rows) = (0u32, 0u64);
-        loop {
-            let next = body.next().await;
-            let finished = next.is_none();
-            match next {
-                Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
-                Some(Err(error)) => {
-                    return Err(graph_error(GraphError::Transport {
-                        attempts: 1,
-                        message: format!("report download broke off: {error}"),
-                    }));
-                }
-                None => {}
-            }
-            let mut lines: Vec<String> = Vec::new();
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
-            }
-            if finished && !pending.is_empty() {
-                lines.push(String::from_utf8_lossy(&std::mem::take(&mut pending)).into_owned());
-            }
-            for line in lines {
-                if let Some(chunk) = chunker.push(&line) {
-                    chunks += 1;
-                    rows += u64::from(chunk.rows);
-                    let payload = TeamsActivityReportV1 {
-                        period: self.report_period.clone(),
-                        page: chunks,
-                        rows: chunk.rows,
-                        csv: chunk.csv,
-                    };
-                    self.publish(tenant, run, "Teams activity report", &payload).await?;
-                }
-            }
-            if finished {
-                break;
-            }
-        }
-        if !chunker.has_header() {
-            return Err(graph_error(GraphError::Unexpected("the report download was empty".into())));
-        }
-        if let Some(chunk) = chunker.finish() {
+        while let Some(chunk) = chunks_rx.recv().await {
             chunks += 1;
             rows += u64::from(chunk.rows);
             let payload = TeamsActivityReportV1 {
@@ -432,6 +414,14 @@ impl SyncRunner {
                 csv: chunk.csv,
             };
             self.publish(tenant, run, "Teams activity report", &payload).await?;
+        }
+        let chunker = reading
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|read| read)
+            .map_err(|message| graph_error(GraphError::Transport { attempts: 1, message }))?;
+        if !chunker.has_header() {
+            return Err(graph_error(GraphError::Unexpected("the report download was empty".into())));
         }
         Ok((chunks, rows, chunker.concealed()))
     }

@@ -225,6 +225,9 @@ async fn a_link_printed_by_sua_invite_is_accepted_by_a_collector_with_no_key_con
         .env("SUA_LOGIN_URL", stack.config.login_url.as_str())
         .env("SUA_CLIENT_ID", &stack.config.client_id)
         .env("SUA_PUBLIC_URL", &stack.collector_url)
+        // The command runs on the system clock, the collector on the test's (which may be pinned months ahead):
+        // a link valid for years is valid for both.
+        .env("SUA_ONBOARDING__INVITATION_TTL_HOURS", (5 * 365 * 24).to_string())
         .env("SUA_LOG__FILTER", "warn")
         .output()
         .await
