@@ -149,10 +149,19 @@ async fn send(tx: &Sender, bytes: Bytes) -> anyhow::Result<()> {
     tx.send(Ok(bytes)).await.map_err(|_| anyhow::anyhow!("the client went away"))
 }
 
+/// An amount and its currency, as two cells.
 fn money_cells(m: Option<&super::Money>) -> [Cell; 2] {
     match m {
-        Some(m) => [Cell::Int(m.amount_minor), Cell::Text(m.currency.clone())],
+        Some(m) => [money(m.amount_minor, &m.currency), Cell::Text(m.currency.clone())],
         None => [Cell::Empty, Cell::Empty],
+    }
+}
+
+fn money(amount_minor: i64, currency: &str) -> Cell {
+    if currency.is_empty() {
+        Cell::Int(amount_minor)
+    } else {
+        Cell::Money { amount_minor, currency: currency.to_string() }
     }
 }
 
@@ -213,11 +222,11 @@ impl Job {
                         "assigned",
                         "available",
                         "over_assigned",
-                        "unit_price_minor",
+                        "unit_price",
                         "currency",
                         "price_origin",
-                        "monthly_cost_minor",
-                        "monthly_waste_minor",
+                        "monthly_cost",
+                        "monthly_waste",
                         "wasted_units",
                     ],
                 );
@@ -240,8 +249,8 @@ impl Job {
                         price,
                         currency,
                         s.price_source.clone().into(),
-                        s.monthly_cost.as_ref().map(|m| m.amount_minor).into(),
-                        waste.map(|w| w.amount_minor).into(),
+                        s.monthly_cost.as_ref().map_or(Cell::Empty, |m| money(m.amount_minor, &m.currency)),
+                        waste.map_or(Cell::Empty, |w| money(w.amount_minor, &w.currency)),
                         s.wasted_units.into(),
                     ]);
                 }
@@ -261,7 +270,7 @@ impl Job {
                         "created_at",
                         "last_sign_in",
                         "licences",
-                        "monthly_cost_minor",
+                        "monthly_cost",
                         "currency",
                     ],
                 );
@@ -295,9 +304,9 @@ impl Job {
                                 u.display_name.as_str().into(),
                                 u.department.clone().into(),
                                 u.job_title.clone().into(),
-                                u.account_enabled.map(|e| if e { "true" } else { "false" }).into(),
-                                u.created_at.map(|t| t.to_rfc3339()).into(),
-                                u.last_sign_in.map(|t| t.to_rfc3339()).into(),
+                                u.account_enabled.into(),
+                                u.created_at.into(),
+                                u.last_sign_in.into(),
                                 parts.join(" ").into(),
                                 amount,
                                 currency,
@@ -326,7 +335,7 @@ impl Job {
                         "sku_id",
                         "sku_part_number",
                         "units",
-                        "monthly_amount_minor",
+                        "monthly_amount",
                         "currency",
                         "evidence",
                     ],
@@ -351,7 +360,7 @@ impl Job {
                             r.sku_id.clone().into(),
                             r.sku_part_number.clone().into(),
                             r.units.into(),
-                            r.amount_minor.into(),
+                            r.amount_minor.map_or(Cell::Empty, |a| money(a, r.currency.as_deref().unwrap_or(""))),
                             r.currency.clone().into(),
                             r.evidence.as_str().into(),
                         ]);
@@ -394,7 +403,7 @@ impl Job {
                     for i in &usage.items {
                         let c = &i.counts;
                         out.row(&[
-                            i.key.as_str().into(),
+                            key_cell(group_by, &i.key),
                             i.user_principal_name.clone().into(),
                             i.display_name.clone().into(),
                             i.department.clone().into(),
@@ -422,7 +431,7 @@ impl Job {
                 let quality = state.pool.run(move |conn| super::calls::quality_of(conn, &tenant, from, to)).await?;
                 for d in &quality.days {
                     out.row(&[
-                        d.day.to_string().into(),
+                        d.day.into(),
                         d.calls.into(),
                         d.streams.into(),
                         d.poor_streams.into(),
@@ -432,5 +441,13 @@ impl Job {
                 send(tx, out.finish()).await
             }
         }
+    }
+}
+
+/// A grouping's key: a day is a date, a user id or department text.
+fn key_cell(group_by: GroupBy, key: &str) -> Cell {
+    match (group_by, key.parse::<NaiveDate>()) {
+        (GroupBy::Day, Ok(day)) => day.into(),
+        _ => key.into(),
     }
 }
