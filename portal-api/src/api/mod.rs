@@ -172,7 +172,8 @@ pub fn decode_cursor(cursor: &str, parts: usize) -> ApiResult<Vec<String>> {
     let invalid = || ApiError::BadRequest("cursor is not one this API returned".into());
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
     let values: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if values.len() == parts { Ok(values) } else { Err(invalid()) }
+    // What a cursor decodes to goes into queries: no NUL, as for every other input (see `crate::input`).
+    if values.len() == parts && !values.iter().any(|v| v.contains('\0')) { Ok(values) } else { Err(invalid()) }
 }
 
 /// A page size within `1..=max`.

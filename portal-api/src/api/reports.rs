@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use chrono::NaiveDate;
+use futures::StreamExt;
 use serde::Deserialize;
 use sua_db::DbError;
 use sua_db::models::portal::{self, FindingFilter};
@@ -114,16 +115,26 @@ pub async fn get_report(
     let query = query.into_inner();
     // Everything that can be refused is checked before the first byte goes out.
     let job = Job::new(report, &query)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ApiError>>(4);
     let state: Arc<AppState> = state.get_ref().clone();
     let filename = format!("{}-{}-{}.{}", tenant.id, name, sua_core::clock::now().format("%Y%m%d"), format.extension());
     tokio::spawn(async move {
         if let Err(error) = job.run(&state, &tenant.id, format, &tx).await {
             tracing::warn!(error = %error, tenant = %tenant.id, "export failed");
-            let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+            let _ = tx.send(Err(export_error(error))).await;
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    // The first bytes come after the first page was read: a failure to start is a problem answer, not a 200
+    // cut short. Later failures abort the transfer (no final chunk), which clients report as an error.
+    let first = match rx.recv().await {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(error)) => return Err(error),
+        None => return Err(ApiError::Internal("the export ended without a byte".into())),
+    };
+    let rest = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::once(async move { Ok::<_, ApiError>(first) })
+        .chain(rest)
+        .map(|item| item.map_err(|_| std::io::Error::other("export failed")));
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
@@ -140,7 +151,15 @@ enum Job {
     CallQuality(NaiveDate, NaiveDate),
 }
 
-type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+type Sender = tokio::sync::mpsc::Sender<Result<Bytes, ApiError>>;
+
+/// An export's failure as the problem it answers when nothing was sent yet.
+fn export_error(error: anyhow::Error) -> ApiError {
+    match error.downcast::<DbError>() {
+        Ok(db) => db.into(),
+        Err(other) => ApiError::Internal(format!("{other:#}")),
+    }
+}
 
 async fn send(tx: &Sender, bytes: Bytes) -> anyhow::Result<()> {
     if bytes.is_empty() {
@@ -274,7 +293,6 @@ impl Job {
                         "currency",
                     ],
                 );
-                send(tx, out.take()).await?;
                 let lookup = tenant.clone();
                 let (context, prepared) = state.pool.run(move |conn| prepare(conn, &lookup, request, sku)).await?;
                 let context = Arc::new(context);
@@ -340,7 +358,6 @@ impl Job {
                         "evidence",
                     ],
                 );
-                send(tx, out.take()).await?;
                 let filter = Arc::new(filter);
                 let mut after: Option<String> = None;
                 loop {
@@ -392,7 +409,6 @@ impl Job {
                         "poor_streams",
                     ],
                 );
-                send(tx, out.take()).await?;
                 let mut after = String::new();
                 loop {
                     let (lookup, from_user) = (tenant.clone(), after.clone());
