@@ -10,6 +10,7 @@ mod broker_contract;
 mod callrecords;
 mod demo;
 mod disruptive;
+mod freshness;
 mod hostile_input;
 mod licence_sync;
 mod onboarding;
