@@ -104,6 +104,7 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .service(findings::list_findings)
         .service(calls::get_usage)
         .service(calls::get_quality)
+        .service(pstn::get_pstn)
         .service(reports::get_report)
         .service(prices::get_prices)
         .service(prices::put_prices)

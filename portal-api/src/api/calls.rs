@@ -23,6 +23,8 @@ pub struct UsageCounts {
     /// Call time in seconds.
     pub seconds: i64,
     pub video_calls: i64,
+    /// Call records with a phone number taking part (the billed PSTN and Direct Routing logs, with minutes and
+    /// charges, are at `calls/pstn`).
     pub pstn_calls: i64,
     /// Media streams measured, and those Microsoft's thresholds call poor.
     pub streams: i64,

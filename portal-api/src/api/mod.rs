@@ -5,6 +5,7 @@ pub mod findings;
 pub mod licences;
 pub mod onboarding;
 pub mod prices;
+pub mod pstn;
 pub mod reports;
 pub mod tenants;
 pub mod users;

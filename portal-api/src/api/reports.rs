@@ -30,6 +30,7 @@ enum Report {
     Findings,
     CallUsage,
     CallQuality,
+    PstnUsage,
 }
 
 impl Report {
@@ -39,6 +40,7 @@ impl Report {
         ("findings", Report::Findings),
         ("call-usage", Report::CallUsage),
         ("call-quality", Report::CallQuality),
+        ("pstn-usage", Report::PstnUsage),
     ];
 }
 
@@ -67,16 +69,19 @@ pub struct ReportQuery {
     pub kind: Option<String>,
     /// findings: a user id or principal name.
     pub user: Option<String>,
-    /// call-usage, call-quality: first day.
+    /// call-usage, call-quality, pstn-usage: first day.
     pub from: Option<NaiveDate>,
-    /// call-usage, call-quality: last day.
+    /// call-usage, call-quality, pstn-usage: last day.
     pub to: Option<NaiveDate>,
-    /// call-usage: grouping.
+    /// call-usage, pstn-usage: grouping.
     #[param(inline)]
     pub group_by: Option<GroupBy>,
 }
 
-/// A list as a file: `licences`, `users`, `findings`, `call-usage` or `call-quality`, as `.csv` or `.xlsx`.
+/// A list as a file: `licences`, `users`, `findings`, `call-usage`, `call-quality` or `pstn-usage`, as `.csv` or
+/// `.xlsx`. Money is in major units with its currency beside it (in XLSX a number in that currency's format),
+/// dates and instants (UTC) are dates, flags are booleans. `pstn-usage` has a row per group, source (`pstn` for
+/// Calling Plans, `direct_routing`) and currency, so that no amount is summed across currencies.
 #[utoipa::path(
     tag = "reports",
     params(
@@ -149,6 +154,7 @@ enum Job {
     Findings(FindingFilter),
     CallUsage(NaiveDate, NaiveDate, GroupBy),
     CallQuality(NaiveDate, NaiveDate),
+    PstnUsage(NaiveDate, NaiveDate, GroupBy),
 }
 
 type Sender = tokio::sync::mpsc::Sender<Result<Bytes, ApiError>>;
@@ -221,6 +227,10 @@ impl Job {
             Report::CallQuality => {
                 let (from, to) = date_range(q.from, q.to)?;
                 Job::CallQuality(from, to)
+            }
+            Report::PstnUsage => {
+                let (from, to) = date_range(q.from, q.to)?;
+                Job::PstnUsage(from, to, q.group_by.unwrap_or_default())
             }
         })
     }
@@ -456,6 +466,7 @@ impl Job {
                 }
                 send(tx, out.finish()).await
             }
+            Job::PstnUsage(from, to, group_by) => pstn_usage(state, tenant, (from, to), group_by, format, tx).await,
         }
     }
 }
@@ -466,4 +477,61 @@ fn key_cell(group_by: GroupBy, key: &str) -> Cell {
         (GroupBy::Day, Ok(day)) => day.into(),
         _ => key.into(),
     }
+}
+
+/// PSTN and Direct Routing use, a row per group, source and currency (pages of users when grouped by user).
+async fn pstn_usage(
+    state: &AppState,
+    tenant: String,
+    range: (NaiveDate, NaiveDate),
+    group_by: GroupBy,
+    format: Format,
+    tx: &Sender,
+) -> anyhow::Result<()> {
+    let mut out = Exporter::new(
+        format,
+        "pstn-usage",
+        &[
+            "key",
+            "user_principal_name",
+            "display_name",
+            "department",
+            "source",
+            "calls",
+            "seconds",
+            "minutes",
+            "charge",
+            "currency",
+        ],
+    );
+    let mut after: Option<String> = None;
+    loop {
+        let (lookup, from_user) = (tenant.clone(), after.clone());
+        let rows = state
+            .pool
+            .run(move |conn| super::pstn::rows(conn, &lookup, range, group_by, from_user.as_deref(), PAGE))
+            .await?;
+        for r in &rows {
+            out.row(&[
+                key_cell(group_by, &r.key),
+                r.user_principal_name.clone().into(),
+                r.display_name.clone().into(),
+                r.department.clone().into(),
+                r.source.as_str().into(),
+                r.calls.into(),
+                r.seconds.into(),
+                (r.seconds as f64 / 60.0).into(),
+                if r.currency.is_empty() { Cell::Empty } else { money(r.charge_minor, &r.currency) },
+                r.currency.as_str().into(),
+            ]);
+        }
+        send(tx, out.take()).await?;
+        let mut users: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        users.dedup();
+        match (group_by, users.last()) {
+            (GroupBy::User, Some(last)) if users.len() as i64 == PAGE => after = Some((*last).to_string()),
+            _ => break,
+        }
+    }
+    send(tx, out.finish()).await
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sua_db::models::{CallRecordRow, SnapshotRow, rollups};
+use sua_db::models::{CallRecordRow, PstnCallRow, SnapshotRow, rollups};
 use sua_graph_sim::{SimConfig, TenantSpec, catalog};
 use sua_tests::eventually;
-use sua_tests::expected::{history, party_users};
+use sua_tests::expected::{history, party_users, pstn_rows_billed};
 use sua_tests::portal::Portal;
 use sua_tests::stack::{Backend, Stack};
 
@@ -34,8 +34,15 @@ async fn aggregates(portal: &Portal, base: &str, token: &str, range: &str) -> BT
     let licences = portal.get(&format!("{base}/licences"), token).await;
     let departments = portal.get(&format!("{base}/calls/usage?{range}&group_by=department"), token).await;
     let quality = portal.get(&format!("{base}/calls/quality?{range}"), token).await;
+    let pstn = portal.get(&format!("{base}/calls/pstn?{range}&group_by=department"), token).await;
     let department_calls: i64 =
         departments["items"].as_array().unwrap().iter().map(|d| d["calls"].as_i64().unwrap()).sum();
+    let pstn_calls: i64 = pstn["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["pstn"]["calls"].as_i64().unwrap() + d["direct_routing"]["calls"].as_i64().unwrap())
+        .sum();
     BTreeMap::from([
         ("dashboard: snapshot", json!(dashboard["snapshot"].is_object())),
         ("dashboard: users", dashboard["users"].clone()),
@@ -43,6 +50,7 @@ async fn aggregates(portal: &Portal, base: &str, token: &str, range: &str) -> BT
         ("licences: SKUs", json!(licences["skus"].as_array().unwrap().len())),
         ("usage by department: calls", json!(department_calls)),
         ("quality: days", json!(quality["days"].as_array().unwrap().len())),
+        ("PSTN by department: calls", json!(pstn_calls)),
     ])
 }
 
@@ -77,12 +85,13 @@ async fn freshness(backend: Backend) {
         ("licences: SKUs", json!(0)),
         ("usage by department: calls", json!(0)),
         ("quality: days", json!(0)),
+        ("PSTN by department: calls", json!(0)),
     ]);
     for portal in &replicas {
         assert_eq!(aggregates(portal, &base, &token, &range).await, empty, "nothing is committed yet");
     }
 
-    // Analytics starts and commits the sync and the calls.
+    // Analytics starts and commits the sync, the calls and the PSTN logs.
     stack.start_analytics().await;
     let pool = stack.deps.pool.clone();
     let state = |pool: sua_db::Pool, tenant: String| async move {
@@ -90,15 +99,24 @@ async fn freshness(backend: Backend) {
             Ok::<_, sua_db::DbError>((
                 SnapshotRow::current(conn, &tenant)?.is_some(),
                 CallRecordRow::count_for_tenant(conn, &tenant)? as usize,
+                PstnCallRow::for_tenant(conn, &tenant)?.len(),
                 rollups::backlog(conn)?,
             ))
         })
         .await
         .unwrap()
     };
-    eventually("analytics has committed the sync, every call and every recompute", WAIT, || async {
-        let (current, records, backlog) = state(pool.clone(), tenant.clone()).await;
-        current && records == calls.len() && backlog == (0, 0)
+    let mut billed = None;
+    eventually("the collector asked Graph for both PSTN logs", WAIT, || {
+        billed = pstn_rows_billed(&stack, &model);
+        let asked = billed.is_some();
+        async move { asked }
+    })
+    .await;
+    let pstn_rows = billed.unwrap().0.len();
+    eventually("analytics has committed the sync, every call, every PSTN row and every recompute", WAIT, || async {
+        let (current, records, pstn, backlog) = state(pool.clone(), tenant.clone()).await;
+        current && records == calls.len() && pstn == pstn_rows && backlog == (0, 0)
     })
     .await;
 
@@ -113,6 +131,7 @@ async fn freshness(backend: Backend) {
         ("licences: SKUs", json!(skus)),
         ("usage by department: calls", json!(per_user)),
         ("quality: days", json!(days.len())),
+        ("PSTN by department: calls", json!(pstn_rows)),
     ]);
     for portal in &replicas {
         assert_eq!(aggregates(portal, &base, &token, &range).await, fresh, "{}", portal.url);

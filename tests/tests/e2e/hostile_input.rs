@@ -63,6 +63,7 @@ async fn nul_anywhere_in_a_request_is_a_400_problem_and_never_reaches_postgresql
         (Method::GET, format!("{base}/users?cursor={}", cursor_with_nul(2)), None, admin.as_str()),
         (Method::GET, format!("{base}/findings?cursor={}", cursor_with_nul(1)), None, admin.as_str()),
         (Method::GET, format!("{base}/calls/usage?group_by=user&cursor={}", cursor_with_nul(1)), None, admin.as_str()),
+        (Method::GET, format!("{base}/calls/pstn?group_by=user&cursor={}", cursor_with_nul(1)), None, admin.as_str()),
         (Method::GET, format!("/api/v1/tenants/{TENANT}%00/licences"), None, admin.as_str()),
         (Method::DELETE, format!("{base}/prices/a%00"), None, admin.as_str()),
         (Method::PUT, format!("{base}/prices"), Some(price("SPE_E3\u{0}")), admin.as_str()),

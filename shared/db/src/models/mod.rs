@@ -51,6 +51,7 @@ pub mod installation;
 pub mod invitations;
 pub mod portal;
 pub mod pstn_calls;
+pub mod pstn_usage;
 pub mod rate_limits;
 pub mod rollups;
 pub mod snapshots;
