@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cache;
 pub mod error;
 pub mod export;
+pub mod input;
 pub mod limits;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -103,6 +104,7 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .service(findings::list_findings)
         .service(calls::get_usage)
         .service(calls::get_quality)
+        .service(pstn::get_pstn)
         .service(reports::get_report)
         .service(prices::get_prices)
         .service(prices::put_prices)
@@ -154,7 +156,9 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
             cors = cors.allowed_origin(origin);
         }
         App::new()
+            .wrap(actix_web::middleware::from_fn(input::refuse_nul))
             .wrap(actix_web::middleware::Condition::new(!origins.is_empty(), cors))
+            .app_data(input::BodyLimit(max_body))
             .app_data(web::Data::new(state.clone()))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error))
             .app_data(web::PayloadConfig::new(max_body))

@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
 use sua_graph_sim::calls::{self, CallHeader, Party};
-use sua_graph_sim::catalog;
 use sua_graph_sim::tenant::{LicenceProfile, SignIn, TenantModel};
+use sua_graph_sim::{Endpoint, catalog};
 
 use crate::stack::Stack;
 
@@ -166,4 +168,62 @@ pub fn audio_streams(model: &TenantModel, call: &CallHeader) -> (i64, i64) {
         }
     }
     (streams, poor)
+}
+
+/// A path as a client sent it (percent-encoded), decoded.
+fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .flatten();
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The window of the first request the collector made to a log function: `(fromDateTime, toDateTime)`.
+fn log_window(stack: &Stack, endpoint: Endpoint, function: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let path = stack
+        .sim
+        .sim
+        .sim
+        .requests_to(endpoint)
+        .into_iter()
+        .map(|r| percent_decoded(&r.path))
+        .find(|p| p.contains(&format!("/{function}(")))?;
+    let args = path.split_once('(')?.1.trim_end_matches(')');
+    let mut at = args.split(',').filter_map(|kv| kv.split_once('=')?.1.trim_matches('\'').parse().ok());
+    Some((at.next()?, at.next()?))
+}
+
+/// The PSTN and Direct Routing log rows the generator billed for the windows the collector asked Graph for
+/// (`getPstnCalls` includes both ends, `getDirectRoutingCalls` excludes `toDateTime`, as Microsoft documents),
+/// with the days those windows span; `None` until the collector has asked for both.
+pub fn pstn_rows_billed(stack: &Stack, model: &TenantModel) -> Option<(Vec<Value>, (NaiveDate, NaiveDate))> {
+    let (pstn_from, pstn_to) = log_window(stack, Endpoint::PstnCalls, "getPstnCalls")?;
+    let (dr_from, dr_to) = log_window(stack, Endpoint::DirectRoutingCalls, "getDirectRoutingCalls")?;
+    let sim = &stack.sim.sim.sim;
+    let mut rows = Vec::new();
+    for call in sim.calls_starting(model, pstn_from, pstn_to + chrono::Duration::seconds(1)) {
+        if call.start <= pstn_to {
+            rows.extend(sua_graph_sim::pstn::pstn_row(model, &call));
+        }
+    }
+    for call in sim.calls_starting(model, dr_from, dr_to) {
+        rows.extend(sua_graph_sim::pstn::direct_routing_row(model, &call));
+    }
+    let days = (pstn_from.min(dr_from).date_naive(), pstn_to.max(dr_to).date_naive());
+    Some((rows, days))
 }

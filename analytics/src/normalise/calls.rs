@@ -129,6 +129,8 @@ pub fn call_record(
     raw: &str,
     received_at: NaiveDateTime,
 ) -> anyhow::Result<(CallRecordRow, NormalisedCall)> {
+    let record = super::without_nul(record);
+    let record: &Value = &record;
     let id = text(record, "id")?.to_ascii_lowercase();
     let version = record.get("version").and_then(Value::as_i64).ok_or_else(|| anyhow!("call record has no version"))?;
     let start_at = instant(record, "startDateTime")?;

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use sua_db::models::{AssignmentRow, SkuPlanRow, SkuRow, TeamsActivityRow, UserRow};
 
-use super::{opt_instant, opt_text, text};
+use super::{opt_instant, opt_text, text, text_without_nul, without_nul};
 
 fn items(body: &Value) -> anyhow::Result<&Vec<Value>> {
     body.get("value").and_then(Value::as_array).ok_or_else(|| anyhow!("the body has no value array"))
@@ -17,6 +17,8 @@ fn units(value: &Value, field: &str) -> i64 {
 
 /// The body of `GET /subscribedSkus`.
 pub fn skus(run_id: &str, tenant_id: &str, body: &Value) -> anyhow::Result<(Vec<SkuRow>, Vec<SkuPlanRow>)> {
+    let body = without_nul(body);
+    let body: &Value = &body;
     let mut rows = Vec::new();
     let mut plans = Vec::new();
     for sku in items(body)? {
@@ -60,6 +62,8 @@ pub fn users(
     body: &Value,
     sign_in_activity: bool,
 ) -> anyhow::Result<(Vec<UserRow>, Vec<AssignmentRow>)> {
+    let body = without_nul(body);
+    let body: &Value = &body;
     let mut rows = Vec::new();
     let mut assignments = Vec::new();
     for user in items(body)? {
@@ -114,7 +118,8 @@ pub fn teams_activity(
     period: &str,
     csv_text: &str,
 ) -> anyhow::Result<Vec<TeamsActivityRow>> {
-    let csv_text = csv_text.strip_prefix('\u{feff}').unwrap_or(csv_text);
+    let csv_text = text_without_nul(csv_text);
+    let csv_text = csv_text.strip_prefix('\u{feff}').unwrap_or(&csv_text);
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(csv_text.as_bytes());
     let headers = reader.headers().context("the report has no header line")?.clone();
     let column = |name: &str| headers.iter().position(|h| h.trim() == name);

@@ -7,9 +7,45 @@ pub mod calls;
 pub mod directory;
 pub mod pstn;
 
+use std::borrow::Cow;
+
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
+
+/// What NUL (U+0000) becomes in stored text.
+const NUL_REPLACEMENT: &str = "\u{fffd}";
+
+/// Graph text may contain NUL (U+0000), which PostgreSQL's text cannot store: one display name or department
+/// with it would fail its whole transaction (every record of a group commit, a whole users page), again on every
+/// redelivery. Every string and key of a payload gets U+FFFD in its place before it is normalised; the raw JSON
+/// kept beside the rows holds the `\u0000` escape, which is plain text.
+pub fn without_nul(value: &Value) -> Cow<'_, Value> {
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+    fn replaced(value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(s.replace('\0', NUL_REPLACEMENT)),
+            Value::Array(items) => Value::Array(items.iter().map(replaced).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.replace('\0', NUL_REPLACEMENT), replaced(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    if has_nul(value) { Cow::Owned(replaced(value)) } else { Cow::Borrowed(value) }
+}
+
+/// Text (the activity report's CSV) with NUL replaced, as [`without_nul`] does for JSON.
+pub fn text_without_nul(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') { Cow::Owned(text.replace('\0', NUL_REPLACEMENT)) } else { Cow::Borrowed(text) }
+}
 
 pub(crate) fn text<'a>(value: &'a Value, field: &str) -> anyhow::Result<&'a str> {
     value.get(field).and_then(Value::as_str).ok_or_else(|| anyhow!("{field} is missing or not a string"))
@@ -76,6 +112,18 @@ fn duration_part(text: &str, unit: impl Fn(char) -> Option<f64>) -> Option<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_in_any_string_or_key_is_replaced_and_clean_payloads_are_not_copied() {
+        let clean = serde_json::json!({"displayName": "Anne", "n": [1, "x"]});
+        assert!(matches!(without_nul(&clean), Cow::Borrowed(_)));
+        let dirty = serde_json::json!({"displayName": "An\u{0}ne", "a\u{0}": [{"department": "\u{0}Sales"}], "n": 3});
+        assert_eq!(
+            without_nul(&dirty).into_owned(),
+            serde_json::json!({"displayName": "An\u{fffd}ne", "a\u{fffd}": [{"department": "\u{fffd}Sales"}], "n": 3})
+        );
+        assert_eq!(text_without_nul("a\u{0},b"), "a\u{fffd},b");
+    }
 
     #[test]
     fn durations_parse_as_graph_writes_them() {

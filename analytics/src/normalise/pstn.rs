@@ -23,6 +23,8 @@ pub fn to_minor(amount: f64, currency: &str) -> i64 {
 }
 
 pub fn page(tenant_id: &str, source: PstnSource, body: &Value) -> anyhow::Result<Vec<PstnCallRow>> {
+    let body = super::without_nul(body);
+    let body: &Value = &body;
     let rows = body.get("value").and_then(Value::as_array).ok_or_else(|| anyhow!("the page has no value array"))?;
     let source_name = match source {
         PstnSource::Pstn => "pstn",

@@ -9,7 +9,7 @@ use sua_db::{Conn, DbError};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    ApiResult, Refusals, State, cached_json, date_range, decode_cursor, encode_cursor, page_size, visible_tenant,
+    ApiResult, Refusals, State, cached_json, date_range, decode_cursor, encode_cursor, page_size, visible_tenant_at,
 };
 use crate::auth::Principal;
 
@@ -23,6 +23,8 @@ pub struct UsageCounts {
     /// Call time in seconds.
     pub seconds: i64,
     pub video_calls: i64,
+    /// Call records with a phone number taking part (the billed PSTN and Direct Routing logs, with minutes and
+    /// charges, are at `calls/pstn`).
     pub pstn_calls: i64,
     /// Media streams measured, and those Microsoft's thresholds call poor.
     pub streams: i64,
@@ -160,7 +162,7 @@ pub async fn get_usage(
     query: web::Query<UsageQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
     let query = query.into_inner();
     let (from, to) = date_range(query.from, query.to)?;
     let limit = page_size(query.limit, 500, state.max_page)?;
@@ -173,10 +175,12 @@ pub async fn get_usage(
     let compute = || state.pool.run(move |conn| load(conn, &tenant.id, from, to, group_by, &after, limit));
     let body = match group_by {
         // Departments aggregate every user's days of the range: reuse the answer for a while.
-        GroupBy::Department => state.cache.get_or(&id, &format!("usage/department/{from}/{to}"), compute).await?,
+        GroupBy::Department => {
+            state.cache.get_or(&id, &format!("usage/department/{from}/{to}"), version, compute).await?
+        }
         GroupBy::Day | GroupBy::User => std::sync::Arc::new(compute().await?),
     };
-    Ok(cached_json(&req, &*body, 60))
+    Ok(cached_json(&req, &*body))
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -282,10 +286,10 @@ pub async fn get_quality(
     query: web::Query<RangeQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
     let (from, to) = date_range(query.from, query.to)?;
     let id = tenant.id.clone();
     let compute = || state.pool.run(move |conn| quality_of(conn, &tenant.id, from, to));
-    let body = state.cache.get_or(&id, &format!("quality/{from}/{to}"), compute).await?;
-    Ok(cached_json(&req, &*body, 60))
+    let body = state.cache.get_or(&id, &format!("quality/{from}/{to}"), version, compute).await?;
+    Ok(cached_json(&req, &*body))
 }

@@ -157,5 +157,5 @@ pub async fn list_findings(
             })
         })
         .await?;
-    Ok(cached_json(&req, &body, 60))
+    Ok(cached_json(&req, &body))
 }

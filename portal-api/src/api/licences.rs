@@ -10,7 +10,7 @@ use sua_db::models::{PriceOverrideRow, SkuRow, SnapshotRow};
 use sua_db::{Conn, DbError};
 use utoipa::ToSchema;
 
-use super::{ApiResult, Money, Refusals, SnapshotInfo, State, Totals, cached_json, visible_tenant};
+use super::{ApiResult, Money, Refusals, SnapshotInfo, State, Totals, cached_json, visible_tenant_at};
 use crate::auth::Principal;
 
 /// One SKU the tenant buys.
@@ -126,10 +126,11 @@ pub async fn get_licences(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
     let id = tenant.id.clone();
-    let body = state.cache.get_or(&id, "licences", || state.pool.run(move |conn| load(conn, &tenant.id))).await?;
-    Ok(cached_json(&req, &*body, 60))
+    let compute = || state.pool.run(move |conn| load(conn, &tenant.id));
+    let body = state.cache.get_or(&id, "licences", version, compute).await?;
+    Ok(cached_json(&req, &*body))
 }
 
 /// Findings summed for one kind.
@@ -229,8 +230,11 @@ pub async fn get_dashboard(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant = visible_tenant(&state, &principal, &path, false).await?;
-    let id = tenant.id.clone();
-    let body = state.cache.get_or(&id, "dashboard", || state.pool.run(move |conn| dashboard_of(conn, &tenant))).await?;
-    Ok(cached_json(&req, &*body, 60))
+    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
+    let (id, row) = (tenant.id.clone(), tenant.clone());
+    let compute = || state.pool.run(move |conn| dashboard_of(conn, &row));
+    let cached = state.cache.get_or(&id, "dashboard", version, compute).await?;
+    // The tenant's name and feed are the collector's, read fresh with every request.
+    let body = Dashboard { display_name: tenant.display_name, feed_state: tenant.feed_state, ..(*cached).clone() };
+    Ok(cached_json(&req, &body))
 }

@@ -5,6 +5,7 @@ pub mod findings;
 pub mod licences;
 pub mod onboarding;
 pub mod prices;
+pub mod pstn;
 pub mod reports;
 pub mod tenants;
 pub mod users;
@@ -18,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::Digest;
-use sua_db::models::{NewAudit, SnapshotRow, TenantRow};
+use sua_db::models::{DataVersion, NewAudit, SnapshotRow, TenantRow};
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::AppState;
@@ -100,17 +101,33 @@ pub async fn visible_tenant(
     tenant_id: &str,
     write: bool,
 ) -> ApiResult<TenantRow> {
+    Ok(visible_tenant_at(state, principal, tenant_id, write).await?.0)
+}
+
+/// [`visible_tenant`] with the tenant's data version, read in the same round trip: the key of its cached
+/// aggregates, read before them so that an answer cached before a commit is never served after it.
+pub async fn visible_tenant_at(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: &str,
+    write: bool,
+) -> ApiResult<(TenantRow, i64)> {
     let tenant_id = tenant_id.to_ascii_lowercase();
     if !principal.can_read(&tenant_id) {
         return Err(ApiError::tenant_not_found());
     }
     let lookup = tenant_id.clone();
-    let tenant =
-        state.pool.run(move |conn| TenantRow::find(conn, &lookup)).await?.ok_or_else(ApiError::tenant_not_found)?;
+    let (tenant, version) = state
+        .pool
+        .run(move |conn| -> Result<_, sua_db::DbError> {
+            Ok((TenantRow::find(conn, &lookup)?, DataVersion::of(conn, &lookup)?))
+        })
+        .await?;
+    let tenant = tenant.ok_or_else(ApiError::tenant_not_found)?;
     if write && !principal.can_write(&tenant_id) {
         return Err(ApiError::Forbidden("changing this needs the Portal.Admin role".into()));
     }
-    Ok(tenant)
+    Ok((tenant, version))
 }
 
 /// The snapshot a tenant's pages read, as the responses describe it.
@@ -135,16 +152,17 @@ impl From<&SnapshotRow> for SnapshotInfo {
     }
 }
 
-/// A JSON response with a strong ETag over its body: `If-None-Match` with the same tag gets 304. Data changes
-/// at most as often as a sync or a recompute, so clients may reuse it for `max_age` seconds.
-pub fn cached_json<T: Serialize>(req: &HttpRequest, body: &T, max_age: u32) -> HttpResponse {
+/// A JSON response with a strong ETag over its body: `If-None-Match` with the same tag gets 304. Clients may
+/// keep it but revalidate before each use (`no-cache`): new data shows as soon as analytics has committed it,
+/// and an unchanged answer costs a 304.
+pub fn cached_json<T: Serialize>(req: &HttpRequest, body: &T) -> HttpResponse {
     let bytes = match serde_json::to_vec(body) {
         Ok(bytes) => bytes,
         Err(e) => return actix_web::ResponseError::error_response(&ApiError::Internal(e.to_string())),
     };
     let digest = sha2::Sha256::digest(&bytes);
     let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
-    let cache = format!("private, max-age={max_age}");
+    let cache = "private, no-cache";
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -172,7 +190,8 @@ pub fn decode_cursor(cursor: &str, parts: usize) -> ApiResult<Vec<String>> {
     let invalid = || ApiError::BadRequest("cursor is not one this API returned".into());
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
     let values: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if values.len() == parts { Ok(values) } else { Err(invalid()) }
+    // What a cursor decodes to goes into queries: no NUL, as for every other input (see `crate::input`).
+    if values.len() == parts && !values.iter().any(|v| v.contains('\0')) { Ok(values) } else { Err(invalid()) }
 }
 
 /// A page size within `1..=max`.

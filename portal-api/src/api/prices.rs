@@ -96,7 +96,7 @@ pub async fn get_prices(
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, false).await?;
     let body = state.pool.run(move |conn| load(conn, &tenant.id)).await?;
-    Ok(cached_json(&req, &body, 0))
+    Ok(cached_json(&req, &body))
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -190,7 +190,6 @@ pub async fn put_prices(
             load(conn, &tenant.id)
         })
         .await?;
-    state.cache.invalidate(&path.to_ascii_lowercase());
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -230,7 +229,6 @@ pub async fn delete_price(
             load(conn, &tenant.id).map(Some)
         })
         .await?;
-    state.cache.invalidate(&tenant_id.to_ascii_lowercase());
     match body {
         Some(body) => Ok(HttpResponse::Ok().json(body)),
         None => Err(ApiError::NotFound("the tenant has no override for that SKU".into())),
@@ -281,7 +279,7 @@ pub async fn get_settings(
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, false).await?;
     let body = state.pool.run(move |conn| settings_of(conn, &tenant.id)).await?;
-    Ok(cached_json(&req, &body, 0))
+    Ok(cached_json(&req, &body))
 }
 
 /// Sets the tenant's finding thresholds (audited; findings are recomputed with them).
@@ -344,7 +342,6 @@ pub async fn put_settings(
             Ok(after)
         })
         .await?;
-    state.cache.invalidate(&path.to_ascii_lowercase());
     Ok(HttpResponse::Ok().json(body))
 }
 

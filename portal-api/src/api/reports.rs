@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use chrono::NaiveDate;
+use futures::StreamExt;
 use serde::Deserialize;
 use sua_db::DbError;
 use sua_db::models::portal::{self, FindingFilter};
@@ -29,6 +30,7 @@ enum Report {
     Findings,
     CallUsage,
     CallQuality,
+    PstnUsage,
 }
 
 impl Report {
@@ -38,6 +40,7 @@ impl Report {
         ("findings", Report::Findings),
         ("call-usage", Report::CallUsage),
         ("call-quality", Report::CallQuality),
+        ("pstn-usage", Report::PstnUsage),
     ];
 }
 
@@ -66,16 +69,19 @@ pub struct ReportQuery {
     pub kind: Option<String>,
     /// findings: a user id or principal name.
     pub user: Option<String>,
-    /// call-usage, call-quality: first day.
+    /// call-usage, call-quality, pstn-usage: first day.
     pub from: Option<NaiveDate>,
-    /// call-usage, call-quality: last day.
+    /// call-usage, call-quality, pstn-usage: last day.
     pub to: Option<NaiveDate>,
-    /// call-usage: grouping.
+    /// call-usage, pstn-usage: grouping.
     #[param(inline)]
     pub group_by: Option<GroupBy>,
 }
 
-/// A list as a file: `licences`, `users`, `findings`, `call-usage` or `call-quality`, as `.csv` or `.xlsx`.
+/// A list as a file: `licences`, `users`, `findings`, `call-usage`, `call-quality` or `pstn-usage`, as `.csv` or
+/// `.xlsx`. Money is in major units with its currency beside it (in XLSX a number in that currency's format),
+/// dates and instants (UTC) are dates, flags are booleans. `pstn-usage` has a row per group, source (`pstn` for
+/// Calling Plans, `direct_routing`) and currency, so that no amount is summed across currencies.
 #[utoipa::path(
     tag = "reports",
     params(
@@ -114,16 +120,26 @@ pub async fn get_report(
     let query = query.into_inner();
     // Everything that can be refused is checked before the first byte goes out.
     let job = Job::new(report, &query)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ApiError>>(4);
     let state: Arc<AppState> = state.get_ref().clone();
     let filename = format!("{}-{}-{}.{}", tenant.id, name, sua_core::clock::now().format("%Y%m%d"), format.extension());
     tokio::spawn(async move {
         if let Err(error) = job.run(&state, &tenant.id, format, &tx).await {
             tracing::warn!(error = %error, tenant = %tenant.id, "export failed");
-            let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+            let _ = tx.send(Err(export_error(error))).await;
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    // The first bytes come after the first page was read: a failure to start is a problem answer, not a 200
+    // cut short. Later failures abort the transfer (no final chunk), which clients report as an error.
+    let first = match rx.recv().await {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(error)) => return Err(error),
+        None => return Err(ApiError::Internal("the export ended without a byte".into())),
+    };
+    let rest = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::once(async move { Ok::<_, ApiError>(first) })
+        .chain(rest)
+        .map(|item| item.map_err(|_| std::io::Error::other("export failed")));
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
@@ -138,9 +154,18 @@ enum Job {
     Findings(FindingFilter),
     CallUsage(NaiveDate, NaiveDate, GroupBy),
     CallQuality(NaiveDate, NaiveDate),
+    PstnUsage(NaiveDate, NaiveDate, GroupBy),
 }
 
-type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+type Sender = tokio::sync::mpsc::Sender<Result<Bytes, ApiError>>;
+
+/// An export's failure as the problem it answers when nothing was sent yet.
+fn export_error(error: anyhow::Error) -> ApiError {
+    match error.downcast::<DbError>() {
+        Ok(db) => db.into(),
+        Err(other) => ApiError::Internal(format!("{other:#}")),
+    }
+}
 
 async fn send(tx: &Sender, bytes: Bytes) -> anyhow::Result<()> {
     if bytes.is_empty() {
@@ -149,10 +174,19 @@ async fn send(tx: &Sender, bytes: Bytes) -> anyhow::Result<()> {
     tx.send(Ok(bytes)).await.map_err(|_| anyhow::anyhow!("the client went away"))
 }
 
+/// An amount and its currency, as two cells.
 fn money_cells(m: Option<&super::Money>) -> [Cell; 2] {
     match m {
-        Some(m) => [Cell::Int(m.amount_minor), Cell::Text(m.currency.clone())],
+        Some(m) => [money(m.amount_minor, &m.currency), Cell::Text(m.currency.clone())],
         None => [Cell::Empty, Cell::Empty],
+    }
+}
+
+fn money(amount_minor: i64, currency: &str) -> Cell {
+    if currency.is_empty() {
+        Cell::Int(amount_minor)
+    } else {
+        Cell::Money { amount_minor, currency: currency.to_string() }
     }
 }
 
@@ -194,6 +228,10 @@ impl Job {
                 let (from, to) = date_range(q.from, q.to)?;
                 Job::CallQuality(from, to)
             }
+            Report::PstnUsage => {
+                let (from, to) = date_range(q.from, q.to)?;
+                Job::PstnUsage(from, to, q.group_by.unwrap_or_default())
+            }
         })
     }
 
@@ -213,11 +251,11 @@ impl Job {
                         "assigned",
                         "available",
                         "over_assigned",
-                        "unit_price_minor",
+                        "unit_price",
                         "currency",
                         "price_origin",
-                        "monthly_cost_minor",
-                        "monthly_waste_minor",
+                        "monthly_cost",
+                        "monthly_waste",
                         "wasted_units",
                     ],
                 );
@@ -240,8 +278,8 @@ impl Job {
                         price,
                         currency,
                         s.price_source.clone().into(),
-                        s.monthly_cost.as_ref().map(|m| m.amount_minor).into(),
-                        waste.map(|w| w.amount_minor).into(),
+                        s.monthly_cost.as_ref().map_or(Cell::Empty, |m| money(m.amount_minor, &m.currency)),
+                        waste.map_or(Cell::Empty, |w| money(w.amount_minor, &w.currency)),
                         s.wasted_units.into(),
                     ]);
                 }
@@ -261,11 +299,10 @@ impl Job {
                         "created_at",
                         "last_sign_in",
                         "licences",
-                        "monthly_cost_minor",
+                        "monthly_cost",
                         "currency",
                     ],
                 );
-                send(tx, out.take()).await?;
                 let lookup = tenant.clone();
                 let (context, prepared) = state.pool.run(move |conn| prepare(conn, &lookup, request, sku)).await?;
                 let context = Arc::new(context);
@@ -295,9 +332,9 @@ impl Job {
                                 u.display_name.as_str().into(),
                                 u.department.clone().into(),
                                 u.job_title.clone().into(),
-                                u.account_enabled.map(|e| if e { "true" } else { "false" }).into(),
-                                u.created_at.map(|t| t.to_rfc3339()).into(),
-                                u.last_sign_in.map(|t| t.to_rfc3339()).into(),
+                                u.account_enabled.into(),
+                                u.created_at.into(),
+                                u.last_sign_in.into(),
                                 parts.join(" ").into(),
                                 amount,
                                 currency,
@@ -326,12 +363,11 @@ impl Job {
                         "sku_id",
                         "sku_part_number",
                         "units",
-                        "monthly_amount_minor",
+                        "monthly_amount",
                         "currency",
                         "evidence",
                     ],
                 );
-                send(tx, out.take()).await?;
                 let filter = Arc::new(filter);
                 let mut after: Option<String> = None;
                 loop {
@@ -351,7 +387,7 @@ impl Job {
                             r.sku_id.clone().into(),
                             r.sku_part_number.clone().into(),
                             r.units.into(),
-                            r.amount_minor.into(),
+                            r.amount_minor.map_or(Cell::Empty, |a| money(a, r.currency.as_deref().unwrap_or(""))),
                             r.currency.clone().into(),
                             r.evidence.as_str().into(),
                         ]);
@@ -383,7 +419,6 @@ impl Job {
                         "poor_streams",
                     ],
                 );
-                send(tx, out.take()).await?;
                 let mut after = String::new();
                 loop {
                     let (lookup, from_user) = (tenant.clone(), after.clone());
@@ -394,7 +429,7 @@ impl Job {
                     for i in &usage.items {
                         let c = &i.counts;
                         out.row(&[
-                            i.key.as_str().into(),
+                            key_cell(group_by, &i.key),
                             i.user_principal_name.clone().into(),
                             i.display_name.clone().into(),
                             i.department.clone().into(),
@@ -422,7 +457,7 @@ impl Job {
                 let quality = state.pool.run(move |conn| super::calls::quality_of(conn, &tenant, from, to)).await?;
                 for d in &quality.days {
                     out.row(&[
-                        d.day.to_string().into(),
+                        d.day.into(),
                         d.calls.into(),
                         d.streams.into(),
                         d.poor_streams.into(),
@@ -431,6 +466,72 @@ impl Job {
                 }
                 send(tx, out.finish()).await
             }
+            Job::PstnUsage(from, to, group_by) => pstn_usage(state, tenant, (from, to), group_by, format, tx).await,
         }
     }
+}
+
+/// A grouping's key: a day is a date, a user id or department text.
+fn key_cell(group_by: GroupBy, key: &str) -> Cell {
+    match (group_by, key.parse::<NaiveDate>()) {
+        (GroupBy::Day, Ok(day)) => day.into(),
+        _ => key.into(),
+    }
+}
+
+/// PSTN and Direct Routing use, a row per group, source and currency (pages of users when grouped by user).
+async fn pstn_usage(
+    state: &AppState,
+    tenant: String,
+    range: (NaiveDate, NaiveDate),
+    group_by: GroupBy,
+    format: Format,
+    tx: &Sender,
+) -> anyhow::Result<()> {
+    let mut out = Exporter::new(
+        format,
+        "pstn-usage",
+        &[
+            "key",
+            "user_principal_name",
+            "display_name",
+            "department",
+            "source",
+            "calls",
+            "seconds",
+            "minutes",
+            "charge",
+            "currency",
+        ],
+    );
+    let mut after: Option<String> = None;
+    loop {
+        let (lookup, from_user) = (tenant.clone(), after.clone());
+        let rows = state
+            .pool
+            .run(move |conn| super::pstn::rows(conn, &lookup, range, group_by, from_user.as_deref(), PAGE))
+            .await?;
+        for r in &rows {
+            out.row(&[
+                key_cell(group_by, &r.key),
+                r.user_principal_name.clone().into(),
+                r.display_name.clone().into(),
+                r.department.clone().into(),
+                r.source.as_str().into(),
+                r.calls.into(),
+                r.seconds.into(),
+                (r.seconds as f64 / 60.0).into(),
+                if r.currency.is_empty() { Cell::Empty } else { money(r.charge_minor, &r.currency) },
+                r.currency.as_str().into(),
+            ]);
+        }
+        send(tx, out.take()).await?;
+        let mut users: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        users.dedup();
+        match (group_by, users.last()) {
+            (GroupBy::User, Some(last)) if users.len() as i64 == PAGE => after = Some((*last).to_string()),
+            _ => break,
+        }
+    }
+    send(tx, out.finish()).await
 }

@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sua_db::DbError;
-use sua_db::models::TenantRow;
 use sua_db::models::portal;
+use sua_db::models::{DataVersion, TenantRow};
 use utoipa::ToSchema;
 
 use super::{ApiResult, Money, Refusals, State, Totals, cached_json, visible_tenant};
@@ -77,7 +77,7 @@ pub struct TenantList {
 pub async fn list_tenants(state: State, principal: Principal, req: HttpRequest) -> ApiResult<HttpResponse> {
     let tenants = state.pool.run(TenantRow::list).await?;
     let items = tenants.iter().filter(|t| principal.can_read(&t.id)).map(TenantSummary::from).collect();
-    Ok(cached_json(&req, &TenantList { items }, 30))
+    Ok(cached_json(&req, &TenantList { items }))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -182,7 +182,7 @@ pub async fn get_status(
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, false).await?;
     let status = state.pool.run(move |conn| sua_collector::tenants::status(conn, tenant)).await?;
-    Ok(cached_json(&req, &TenantStatus::from(status), 30))
+    Ok(cached_json(&req, &TenantStatus::from(status)))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -207,6 +207,24 @@ pub struct AllTenants {
     pub monthly_costs_at_risk: Vec<Money>,
 }
 
+/// A tenant's money from its current snapshot and findings (the collector's fields left empty).
+fn money_of(conn: &mut sua_db::Conn<'_>, tenant_id: &str) -> Result<TenantMoney, DbError> {
+    let licences = super::licences::load(conn, tenant_id)?;
+    let totals = portal::finding_totals(conn, tenant_id)?;
+    let (savings, risk) = super::money_by_effect(&totals);
+    Ok(TenantMoney {
+        tenant_id: tenant_id.to_string(),
+        display_name: String::new(),
+        consent_state: String::new(),
+        feed_state: String::new(),
+        last_sync_day: licences.snapshot.as_ref().map(|s| s.day),
+        monthly_licence_cost: licences.monthly_cost,
+        monthly_savings: savings.monies(),
+        monthly_costs_at_risk: risk.monies(),
+        findings: totals.iter().map(|t| t.findings).sum(),
+    })
+}
+
 /// Every tenant's licence cost, savings and risk, per currency (operators only).
 #[utoipa::path(
     tag = "tenants",
@@ -218,38 +236,32 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
     if !principal.operator {
         return Err(ApiError::Forbidden("the all-tenants summary is for operators (Portal.Operator)".into()));
     }
-    let compute = || {
-        state.pool.run(|conn| -> Result<AllTenants, DbError> {
-            let mut all = (Totals::default(), Totals::default(), Totals::default());
-            let mut tenants = Vec::new();
-            for tenant in TenantRow::list(conn)? {
-                let licences = super::licences::load(conn, &tenant.id)?;
-                let totals = portal::finding_totals(conn, &tenant.id)?;
-                let findings = totals.iter().map(|t| t.findings).sum();
-                let (savings, risk) = super::money_by_effect(&totals);
-                all.0.add_all(&licences.monthly_cost);
-                all.1.add_all(&savings.monies());
-                all.2.add_all(&risk.monies());
-                tenants.push(TenantMoney {
-                    tenant_id: tenant.id.clone(),
-                    display_name: tenant.display_name.clone(),
-                    consent_state: tenant.consent_state.clone(),
-                    feed_state: tenant.feed_state.clone(),
-                    last_sync_day: licences.snapshot.as_ref().map(|s| s.day),
-                    monthly_licence_cost: licences.monthly_cost,
-                    monthly_savings: savings.monies(),
-                    monthly_costs_at_risk: risk.monies(),
-                    findings,
-                });
-            }
-            Ok(AllTenants {
-                tenants,
-                monthly_licence_cost: all.0.monies(),
-                monthly_savings: all.1.monies(),
-                monthly_costs_at_risk: all.2.monies(),
-            })
-        })
+    // Each tenant's money is cached under its own data version; names and states are the collector's, read fresh.
+    let (tenants, versions) =
+        state.pool.run(|conn| -> Result<_, DbError> { Ok((TenantRow::list(conn)?, DataVersion::all(conn)?)) }).await?;
+    let mut all = (Totals::default(), Totals::default(), Totals::default());
+    let mut items = Vec::with_capacity(tenants.len());
+    for tenant in tenants {
+        let version = versions.get(&tenant.id).copied().unwrap_or(0);
+        let id = tenant.id.clone();
+        let compute = || state.pool.run(move |conn| money_of(conn, &id));
+        let money = state.cache.get_or(&tenant.id, "money", version, compute).await?;
+        all.0.add_all(&money.monthly_licence_cost);
+        all.1.add_all(&money.monthly_savings);
+        all.2.add_all(&money.monthly_costs_at_risk);
+        items.push(TenantMoney {
+            tenant_id: tenant.id,
+            display_name: tenant.display_name,
+            consent_state: tenant.consent_state,
+            feed_state: tenant.feed_state,
+            ..(*money).clone()
+        });
+    }
+    let body = AllTenants {
+        tenants: items,
+        monthly_licence_cost: all.0.monies(),
+        monthly_savings: all.1.monies(),
+        monthly_costs_at_risk: all.2.monies(),
     };
-    let body = state.cache.get_or(crate::cache::ALL, "summary", compute).await?;
-    Ok(cached_json(&req, &*body, 60))
+    Ok(cached_json(&req, &body))
 }

@@ -278,5 +278,5 @@ pub async fn list_users(
             Ok(Users { tenant_id: tenant.id, snapshot, total, items, next_cursor })
         })
         .await?;
-    Ok(cached_json(&req, &body, 60))
+    Ok(cached_json(&req, &body))
 }

@@ -90,7 +90,8 @@ pub struct PortalConfig {
     pub max_body_bytes: usize,
     /// Largest page a list returns.
     pub max_page_size: i64,
-    /// How long per-tenant aggregates (dashboard, licences, the operators' summary) are reused; 0 = never.
+    /// Longest a per-tenant aggregate is reused while the tenant's data version stands (new data replaces it at
+    /// once); 0 = never.
     pub cache_ttl_secs: u64,
     /// Origins (`https://portal.example.com`) whose browsers may call the API cross-origin; none when empty.
     pub cors_origins: Vec<String>,

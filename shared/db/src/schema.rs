@@ -469,6 +469,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    data_versions (tenant_id) {
+        tenant_id -> Text,
+        version -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sync_runs -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -505,5 +513,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_settings,
     findings,
     audit_log,
-    installation
+    installation,
+    data_versions
 );

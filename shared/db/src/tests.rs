@@ -300,6 +300,14 @@ fn analytics_tables_load(conn: &mut Conn<'_>) -> Result<(), DbError> {
     let _: Vec<PriceOverrideRow> = load!(price_overrides, PriceOverrideRow);
     let _: Vec<TenantSettingsRow> = load!(tenant_settings, TenantSettingsRow);
     let _: Vec<FindingRow> = load!(findings, FindingRow);
+    let _: Vec<(String, i64, chrono::NaiveDateTime)> = with_conn!(&mut *conn, |c| crate::schema::data_versions::table
+        .select((
+            crate::schema::data_versions::tenant_id,
+            crate::schema::data_versions::version,
+            crate::schema::data_versions::changed_at,
+        ))
+        .limit(0)
+        .load(c))?;
     Ok(())
 }
 
@@ -448,5 +456,50 @@ fn a_batch_of_records_stores_each_once_and_only_newer_versions_replace() {
         assert_eq!(facts, vec![("c1".into(), "a".into()), ("c2".into(), "b".into())], "{backend}: children replaced");
         assert_eq!(CallRecordRow::find(conn, "t1", "c2").unwrap().unwrap().version, 3);
         assert_eq!(rollups::pending(conn, 10).unwrap(), vec![("t1".to_string(), day)], "{backend}");
+    });
+}
+
+#[test]
+fn every_write_the_portal_shows_moves_the_tenants_data_version_on_and_no_other_tenants() {
+    use crate::models::{DataVersion, FindingRow, PriceOverrideRow, SnapshotRow, TenantSettingsRow, rollups};
+    with_each_backend(|backend, conn| {
+        let version = |conn: &mut Conn<'_>| DataVersion::of(conn, "t1").unwrap();
+        assert_eq!(version(conn), 0, "{backend}: no data yet");
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        SnapshotRow::lock(conn, "run-1", "t1", day, now()).unwrap();
+        SnapshotRow::complete(conn, "run-1", day, r#"{"skus":1}"#, true, None, now()).unwrap();
+        assert_eq!(version(conn), 0, "{backend}: an incomplete snapshot shows nothing");
+        SnapshotRow::record_part(conn, &part("run-1", "skus", 1)).unwrap();
+        assert!(SnapshotRow::try_make_current(conn, "run-1", now()).unwrap());
+        assert_eq!(version(conn), 1, "{backend}: snapshot made current");
+        rollups::recompute(conn, "t1", day).unwrap();
+        assert_eq!(version(conn), 2, "{backend}: rollups recomputed");
+        FindingRow::replace(conn, "t1", &[]).unwrap();
+        assert_eq!(version(conn), 3, "{backend}: findings recomputed");
+        let price = PriceOverrideRow {
+            tenant_id: "t1".into(),
+            sku_part_number: "SPE_E3".into(),
+            amount_minor: 3300,
+            currency: "EUR".into(),
+            updated_at: now(),
+            updated_by: "admin".into(),
+        };
+        PriceOverrideRow::put(conn, &price).unwrap();
+        assert!(PriceOverrideRow::delete(conn, "t1", "SPE_E3").unwrap());
+        assert!(!PriceOverrideRow::delete(conn, "t1", "SPE_E3").unwrap());
+        assert_eq!(version(conn), 5, "{backend}: a price set and removed; removing nothing changes nothing");
+        let settings = TenantSettingsRow {
+            tenant_id: "t1".into(),
+            inactive_days: 60,
+            new_account_grace_days: 14,
+            phone_idle_days: 45,
+            excluded_users: "[]".into(),
+            updated_at: now(),
+            updated_by: "admin".into(),
+        };
+        TenantSettingsRow::put(conn, &settings).unwrap();
+        assert_eq!(version(conn), 6, "{backend}: thresholds changed");
+        assert_eq!(DataVersion::of(conn, "t2").unwrap(), 0, "{backend}: another tenant's version stays");
+        assert_eq!(DataVersion::all(conn).unwrap().into_iter().collect::<Vec<_>>(), [("t1".to_string(), 6)]);
     });
 }

@@ -10,9 +10,12 @@ mod broker_contract;
 mod callrecords;
 mod demo;
 mod disruptive;
+mod freshness;
+mod hostile_input;
 mod licence_sync;
 mod onboarding;
 mod portal;
+mod pstn;
 mod services;
 mod simulator;
 

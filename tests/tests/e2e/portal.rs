@@ -16,6 +16,7 @@ use sua_graph_sim::tenant::SignIn;
 use sua_graph_sim::{SimConfig, TenantSpec, UserTokenSpec};
 use sua_tests::eventually;
 use sua_tests::expected::{audio_streams, expected_findings, expected_money, history, list_price, party_users};
+use sua_tests::portal::Portal;
 use sua_tests::stack::{Backend, OPERATOR_TENANT, PORTAL_AUDIENCE, Stack};
 
 const WAIT: Duration = Duration::from_secs(150);
@@ -25,52 +26,6 @@ const OPERATOR: &str = "Portal.Operator";
 const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
 const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
 const NO_TENANT: &str = "cccccccc-0000-4000-8000-00000000000c";
-
-struct Portal {
-    url: String,
-    http: reqwest::Client,
-}
-
-struct Answer {
-    status: u16,
-    content_type: String,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-impl Portal {
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let body = response.bytes().await.unwrap_or_default().to_vec();
-        Answer { status, content_type, headers, body }
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let answer = self.call(Method::GET, path, Some(token), None).await;
-        assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
-        answer.json()
-    }
-}
 
 /// Every endpoint, with `{t}` for the tenant id.
 fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
@@ -85,8 +40,10 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/api/v1/tenants/{t}/findings", None),
         (Method::GET, "/api/v1/tenants/{t}/calls/usage?group_by=user", None),
         (Method::GET, "/api/v1/tenants/{t}/calls/quality", None),
+        (Method::GET, "/api/v1/tenants/{t}/calls/pstn?group_by=user", None),
         (Method::GET, "/api/v1/tenants/{t}/reports/users.csv", None),
         (Method::GET, "/api/v1/tenants/{t}/reports/findings.xlsx", None),
+        (Method::GET, "/api/v1/tenants/{t}/reports/pstn-usage.csv?group_by=department", None),
         (Method::GET, "/api/v1/tenants/{t}/prices", None),
         (Method::PUT, "/api/v1/tenants/{t}/prices", Some(prices)),
         (Method::DELETE, "/api/v1/tenants/{t}/prices/SPE_E3", None),

@@ -56,12 +56,12 @@ pub struct TenantSettingsRow {
 }
 
 impl FindingRow {
-    /// Replaces the tenant's findings; call inside a transaction.
+    /// Replaces the tenant's findings and bumps its data version; call inside a transaction.
     pub fn replace(conn: &mut Conn<'_>, tenant_id: &str, rows: &[FindingRow]) -> Result<(), DbError> {
         with_conn!(&mut *conn, |c| diesel::delete(findings::table.filter(findings::tenant_id.eq(tenant_id)))
             .execute(c))?;
         crate::insert_new!(conn, findings::table, rows, 15);
-        Ok(())
+        super::DataVersion::bump(conn, tenant_id)
     }
 
     pub fn for_tenant(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Vec<FindingRow>, DbError> {
@@ -112,7 +112,7 @@ impl PriceOverrideRow {
             .load(c))?)
     }
 
-    /// Sets a price and queues a findings recompute.
+    /// Sets a price, queues a findings recompute and bumps the tenant's data version (prices show at once).
     pub fn put(conn: &mut Conn<'_>, row: &PriceOverrideRow) -> Result<(), DbError> {
         with_conn!(&mut *conn, |c| diesel::insert_into(price_overrides::table)
             .values(row)
@@ -120,7 +120,8 @@ impl PriceOverrideRow {
             .do_update()
             .set(row)
             .execute(c))?;
-        mark(conn, &row.tenant_id)
+        mark(conn, &row.tenant_id)?;
+        super::DataVersion::bump(conn, &row.tenant_id)
     }
 }
 
@@ -137,14 +138,15 @@ impl PriceOverrideRow {
             .optional())?)
     }
 
-    /// Removes an override (the default price applies again) and queues a findings recompute; false when there
-    /// was none.
+    /// Removes an override (the default price applies again), queues a findings recompute and bumps the tenant's
+    /// data version; false when there was none.
     pub fn delete(conn: &mut Conn<'_>, tenant_id: &str, sku_part_number: &str) -> Result<bool, DbError> {
         let removed =
             with_conn!(&mut *conn, |c| diesel::delete(price_overrides::table.find((tenant_id, sku_part_number)))
                 .execute(c))?;
         if removed > 0 {
             mark(conn, tenant_id)?;
+            super::DataVersion::bump(conn, tenant_id)?;
         }
         Ok(removed > 0)
     }
@@ -159,7 +161,7 @@ impl TenantSettingsRow {
             .optional())?)
     }
 
-    /// Sets the tenant's thresholds and queues a findings recompute.
+    /// Sets the tenant's thresholds, queues a findings recompute and bumps the tenant's data version.
     pub fn put(conn: &mut Conn<'_>, row: &TenantSettingsRow) -> Result<(), DbError> {
         with_conn!(&mut *conn, |c| diesel::insert_into(tenant_settings::table)
             .values(row)
@@ -167,6 +169,7 @@ impl TenantSettingsRow {
             .do_update()
             .set(row)
             .execute(c))?;
-        mark(conn, &row.tenant_id)
+        mark(conn, &row.tenant_id)?;
+        super::DataVersion::bump(conn, &row.tenant_id)
     }
 }

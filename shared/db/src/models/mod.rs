@@ -45,11 +45,13 @@ pub mod backfills;
 pub mod call_records;
 pub mod callrecord_fetches;
 pub mod collection_cursors;
+pub mod data_versions;
 pub mod findings;
 pub mod installation;
 pub mod invitations;
 pub mod portal;
 pub mod pstn_calls;
+pub mod pstn_usage;
 pub mod rate_limits;
 pub mod rollups;
 pub mod snapshots;
@@ -62,6 +64,7 @@ pub use call_records::{
     CallParticipantRow, CallRecordRow, CallSegmentRow, CallSessionRow, CallStreamRow, CallUserFactRow, NormalisedCall,
 };
 pub use callrecord_fetches::CallRecordFetchRow;
+pub use data_versions::DataVersion;
 pub use findings::{FindingRow, PriceOverrideRow, TenantSettingsRow};
 pub use invitations::InvitationRow;
 pub use portal::{AuditRow, NewAudit};

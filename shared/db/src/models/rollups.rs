@@ -96,7 +96,7 @@ pub fn pending(conn: &mut Conn<'_>, limit: i64) -> Result<Vec<(String, NaiveDate
     Ok(rows.into_iter().map(|(t, d, _)| (t, d)).collect())
 }
 
-/// Rebuilds the rollups of `(tenant, day)`; call inside a transaction. Concurrent recomputes of the same key
+/// Rebuilds the rollups of `(tenant, day)` and bumps the tenant's data version; call inside a transaction. Concurrent recomputes of the same key
 /// (two analytics replicas) queue on a PostgreSQL advisory lock. Returns how many marks it cleared.
 pub fn recompute(conn: &mut Conn<'_>, tenant_id: &str, day: NaiveDate) -> Result<usize, DbError> {
     if let Conn::Pg(c) = conn {
@@ -126,6 +126,7 @@ pub fn recompute(conn: &mut Conn<'_>, tenant_id: &str, day: NaiveDate) -> Result
     run_for_day(conn, TENANT_DAY, tenant_id, day)?;
     run_for_day(conn, USER_DAY, tenant_id, day)?;
     run_for_day(conn, PSTN_DAY, tenant_id, day)?;
+    super::DataVersion::bump(conn, tenant_id)?;
     Ok(cleared)
 }
 

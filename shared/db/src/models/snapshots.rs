@@ -217,8 +217,8 @@ impl SnapshotRow {
 
     /// Makes the run current if `sync.completed` arrived and every page it counts is stored (call with the
     /// snapshot locked). The tenant's previous current snapshot becomes superseded, unless it describes a later
-    /// day, in which case this one is superseded at once. Queues a findings recompute. Returns whether it
-    /// became current.
+    /// day, in which case this one is superseded at once. Queues a findings recompute and bumps the tenant's data
+    /// version. Returns whether it became current.
     pub fn try_make_current(conn: &mut Conn<'_>, run_id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
         let row: SnapshotRow =
             with_conn!(&mut *conn, |c| snapshots::table.find(run_id).select(SnapshotRow::as_select()).first(c))?;
@@ -253,6 +253,7 @@ impl SnapshotRow {
             .set((snapshots::state.eq(CURRENT), snapshots::current_at.eq(now)))
             .execute(c))?;
         super::findings::mark(conn, &row.tenant_id)?;
+        super::DataVersion::bump(conn, &row.tenant_id)?;
         Ok(true)
     }
 

@@ -1,0 +1,223 @@
+//! PSTN and Direct Routing calls: calls, minutes and charges by day, user or department over a date range, split
+//! by source (Calling Plan, Direct Routing), from the PSTN and Direct Routing logs Graph keeps.
+//!
+//! These are the calls Microsoft's logs list, billed per call; `calls/usage` counts call records, where a call
+//! is PSTN when a phone number took part.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::NaiveDate;
+use serde::Serialize;
+use sua_db::models::pstn_usage::{self, PstnGroupRow};
+use sua_db::{Conn, DbError};
+use utoipa::ToSchema;
+
+use super::calls::{GroupBy, UsageQuery, current_run};
+use super::{
+    ApiResult, Money, Refusals, State, Totals, cached_json, date_range, decode_cursor, encode_cursor, page_size,
+    visible_tenant_at,
+};
+use crate::auth::Principal;
+
+/// Calls of one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct PstnUse {
+    pub calls: i64,
+    /// Call time in seconds.
+    pub seconds: i64,
+    /// Call time in minutes (`seconds / 60`).
+    pub minutes: f64,
+    /// What Microsoft charged, per currency (never summed across currencies). Direct Routing calls have none:
+    /// the customer's own carrier bills them.
+    pub charges: Vec<Money>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Accumulator {
+    calls: i64,
+    seconds: i64,
+    charges: Totals,
+}
+
+impl Accumulator {
+    fn add(&mut self, row: &PstnGroupRow) {
+        self.calls += row.calls;
+        self.seconds += row.seconds;
+        self.charges.add(&row.currency, row.charge_minor);
+    }
+
+    fn done(&self) -> PstnUse {
+        PstnUse {
+            calls: self.calls,
+            seconds: self.seconds,
+            minutes: self.seconds as f64 / 60.0,
+            charges: self.charges.monies(),
+        }
+    }
+}
+
+/// Calling Plan and Direct Routing side by side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct PstnSources {
+    /// Calls through Microsoft's Calling Plans (`getPstnCalls`).
+    pub pstn: PstnUse,
+    /// Calls through the customer's own session border controllers (`getDirectRoutingCalls`).
+    pub direct_routing: PstnUse,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SourcesAccumulator {
+    pstn: Accumulator,
+    direct_routing: Accumulator,
+}
+
+impl SourcesAccumulator {
+    fn add(&mut self, row: &PstnGroupRow) {
+        match row.source.as_str() {
+            "direct_routing" => self.direct_routing.add(row),
+            _ => self.pstn.add(row),
+        }
+    }
+
+    fn done(&self) -> PstnSources {
+        PstnSources { pstn: self.pstn.done(), direct_routing: self.direct_routing.done() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PstnItem {
+    /// The day (`YYYY-MM-DD`), user id (`""` for calls the logs name no user for), or department (`""` for none).
+    pub key: String,
+    pub user_principal_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    #[serde(flatten)]
+    pub sources: PstnSources,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PstnUsage {
+    pub tenant_id: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub group_by: GroupBy,
+    pub items: Vec<PstnItem>,
+    /// Over the whole range.
+    pub totals: PstnSources,
+    /// More users follow (`group_by=user`).
+    pub next_cursor: Option<String>,
+}
+
+/// Rows (ordered by key) folded into one item per key.
+fn items(rows: &[PstnGroupRow]) -> Vec<PstnItem> {
+    let mut out: Vec<(PstnItem, SourcesAccumulator)> = Vec::new();
+    for row in rows {
+        if out.last().is_none_or(|(item, _)| item.key != row.key) {
+            let item = PstnItem {
+                key: row.key.clone(),
+                user_principal_name: row.user_principal_name.clone(),
+                display_name: row.display_name.clone(),
+                department: row.department.clone(),
+                sources: PstnSources::default(),
+            };
+            out.push((item, SourcesAccumulator::default()));
+        }
+        if let Some((_, sums)) = out.last_mut() {
+            sums.add(row);
+        }
+    }
+    out.into_iter().map(|(item, sums)| PstnItem { sources: sums.done(), ..item }).collect()
+}
+
+/// One page of a grouping's rows (every group for days and departments; `limit` users after `after_user`).
+pub fn rows(
+    conn: &mut Conn<'_>,
+    tenant_id: &str,
+    (from, to): (NaiveDate, NaiveDate),
+    group_by: GroupBy,
+    after_user: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PstnGroupRow>, DbError> {
+    match group_by {
+        GroupBy::Day => pstn_usage::by_day(conn, tenant_id, from, to),
+        GroupBy::User => {
+            let run = current_run(conn, tenant_id)?;
+            pstn_usage::by_user(conn, tenant_id, &run, from, to, after_user, limit)
+        }
+        GroupBy::Department => {
+            let run = current_run(conn, tenant_id)?;
+            pstn_usage::by_department(conn, tenant_id, &run, from, to)
+        }
+    }
+}
+
+pub fn load(
+    conn: &mut Conn<'_>,
+    tenant_id: &str,
+    range: (NaiveDate, NaiveDate),
+    group_by: GroupBy,
+    after_user: Option<&str>,
+    limit: i64,
+) -> Result<PstnUsage, DbError> {
+    let days = pstn_usage::by_day(conn, tenant_id, range.0, range.1)?;
+    let mut totals = SourcesAccumulator::default();
+    days.iter().for_each(|row| totals.add(row));
+    let grouped = match group_by {
+        GroupBy::Day => days,
+        _ => rows(conn, tenant_id, range, group_by, after_user, limit)?,
+    };
+    let items = items(&grouped);
+    let next_cursor = match group_by {
+        GroupBy::User if items.len() as i64 == limit => items.last().map(|i| encode_cursor(&[&i.key])),
+        _ => None,
+    };
+    Ok(PstnUsage {
+        tenant_id: tenant_id.to_string(),
+        from: range.0,
+        to: range.1,
+        group_by,
+        items,
+        totals: totals.done(),
+        next_cursor,
+    })
+}
+
+/// PSTN and Direct Routing calls, minutes and charges over a date range, by day, user or department.
+#[utoipa::path(
+    tag = "calls",
+    params(("tenant_id" = String, Path, description = "Customer tenant id"), UsageQuery),
+    responses(
+        (status = 200, description = "Calls, minutes and charges per group and source, with the range's totals",
+         body = PstnUsage),
+        Refusals
+    ),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant_id}/calls/pstn")]
+pub async fn get_pstn(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<UsageQuery>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
+    let query = query.into_inner();
+    let range = date_range(query.from, query.to)?;
+    let limit = page_size(query.limit, 500, state.max_page)?;
+    let after = match &query.cursor {
+        Some(c) => Some(decode_cursor(c, 1)?.remove(0)),
+        None => None,
+    };
+    let group_by = query.group_by.unwrap_or_default();
+    let id = tenant.id.clone();
+    let compute = || state.pool.run(move |conn| load(conn, &tenant.id, range, group_by, after.as_deref(), limit));
+    let body = match group_by {
+        // Departments aggregate every user's days of the range: reuse the answer while the data stands.
+        GroupBy::Department => {
+            let key = format!("pstn/department/{}/{}", range.0, range.1);
+            state.cache.get_or(&id, &key, version, compute).await?
+        }
+        GroupBy::Day | GroupBy::User => std::sync::Arc::new(compute().await?),
+    };
+    Ok(cached_json(&req, &*body))
+}
