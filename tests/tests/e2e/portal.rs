@@ -583,9 +583,9 @@ fn xlsx_rows(bytes: &[u8]) -> usize {
     String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
 }
 
-/// The schemathesis CLI that `scripts/prereqs` installs (or `SUA_SCHEMATHESIS`).
+/// The schemathesis CLI that `scripts/prereqs` installs (or `TEST_SUA_SCHEMATHESIS`).
 fn schemathesis() -> std::path::PathBuf {
-    if let Ok(path) = std::env::var("SUA_SCHEMATHESIS") {
+    if let Ok(path) = std::env::var("TEST_SUA_SCHEMATHESIS") {
         return path.into();
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
