@@ -69,7 +69,7 @@ enum Command {
         /// Only these tenants (repeatable).
         #[arg(long = "tenant")]
         tenants: Vec<String>,
-        /// Queue even when today's sync already ran (a completed run stays a no-op).
+        /// Run again even when today's sync already completed.
         #[arg(long)]
         force: bool,
         #[arg(long, env = "SUA_CONFIG")]
@@ -273,10 +273,25 @@ async fn sync(config: Option<PathBuf>, only: Vec<String>, force: bool) -> anyhow
     let (config, _telemetry) = load(config, "sua-sync").await?;
     let deps = Dependencies::connect(&config).await?;
     let stale = chrono::Duration::seconds(i64::try_from(config.sync.stale_after_secs).unwrap_or(600));
-    let queued = sua_collector::scheduler::queue_syncs(&deps.pool, &deps.broker, &only, force, stale, "manual").await?;
-    println!("licence sync queued for {} tenant(s)", queued.len());
-    for tenant in queued {
-        println!("  {tenant}");
+    use sua_collector::scheduler::Decision;
+    let decided =
+        sua_collector::scheduler::queue_syncs(&deps.pool, &deps.broker, &only, force, stale, "manual").await?;
+    let queued = decided.iter().filter(|(_, d)| *d == Decision::Queued).count();
+    println!("licence sync queued for {queued} of {} tenant(s)", decided.len());
+    for (tenant, decision) in &decided {
+        match decision {
+            Decision::Queued => println!("  {tenant}  queued"),
+            Decision::AlreadyCompleted(at) => {
+                println!("  {tenant}  already ran today (completed {} UTC; --force runs it again)", at.format("%H:%M"))
+            }
+            Decision::Running(since) => println!("  {tenant}  running now (since {} UTC)", since.format("%H:%M")),
+        }
+    }
+    for missing in only.iter().filter(|id| !decided.iter().any(|(t, _)| t == *id)) {
+        println!("  {missing}  not a consented tenant (see sua tenants)");
+    }
+    if decided.is_empty() && only.is_empty() {
+        println!("  no tenant has consented yet (sua invite makes a consent link)");
     }
     deps.broker.close().await;
     Ok(())
@@ -423,9 +438,13 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
         a.and(b).and(c)
     });
 
-    // First start: the demo customer's admin follows the consent link, as a browser would.
+    // First start: the demo customer's admin follows the consent link, as a browser would. Later starts meet a
+    // new simulator that remembers nothing: the customer's consent is restored as Entra ID would still hold it,
+    // and the collector's subscription check recreates the subscription and backfills the gap.
     let known = sua_collector::tenants::list(&deps.pool).await?.iter().any(|t| t.tenant_id == customer);
-    if !known {
+    if known {
+        sim.sim.grant(&customer, sua_graph_sim::catalog::APP_ROLES);
+    } else {
         let invitation = collector.onboarding.invite("Contoso (demo)", "admin@contoso.example", "demo").await?;
         let http = sua_collector::graph::http_client(&config)?;
         let consent = http.get(&invitation.consent_url).send().await?;
@@ -450,9 +469,10 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
     println!("  Graph sim     {} (demo customer {customer})", sim.graph_url);
     println!("  data          {}", data_dir.display());
     println!();
-    println!("Sign-in tokens for the next 24 hours (Authorize in Swagger UI, or curl -H \"Authorization: Bearer …\"):");
-    println!("  MSP operator (every tenant):     {operator}");
-    println!("  customer admin (Contoso only):   {admin}");
+    println!("Sign-in tokens for the next 24 hours (paste one into Swagger UI's Authorize, or export them):");
+    println!("  export TOKEN={admin}");
+    println!("  export OPERATOR_TOKEN={operator}");
+    println!("(TOKEN is the customer admin's, Contoso only; OPERATOR_TOKEN the MSP operator's, every tenant.)");
     println!();
     println!(
         "Try: curl -s -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{portal_port}/api/v1/tenants/{customer}/dashboard"

@@ -57,8 +57,19 @@ impl Daily {
     }
 }
 
+/// What [`queue_daily`] decided for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Queued,
+    /// Today's run completed (at that time); `force` runs it again.
+    AlreadyCompleted(chrono::NaiveDateTime),
+    /// A worker runs it now (its heartbeat is fresh).
+    Running(chrono::NaiveDateTime),
+}
+
 /// Queues today's `daily` collection for each tenant (all consented ones when `only` is empty) whose run is due,
-/// or for every one of them when `force`. Returns the tenants queued.
+/// or for every one of them when `force` (a completed run of today is then run again). Returns each tenant with
+/// what was decided.
 pub async fn queue_daily(
     pool: &Pool,
     broker: &Broker,
@@ -67,27 +78,33 @@ pub async fn queue_daily(
     force: bool,
     stale_after: chrono::Duration,
     reason: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<(String, Decision)>> {
     let tenants = pool.run(TenantRow::consented).await?;
     let today = sua_core::clock::today();
-    let mut queued = Vec::new();
+    let mut decided = Vec::new();
     for tenant in tenants.into_iter().filter(|t| only.is_empty() || only.contains(&t.id)) {
         let id = tenant.id.clone();
         let latest = pool.run(move |conn| SyncRunRow::latest(conn, &id, daily.kind())).await?;
-        let due = force
-            || match &latest {
-                None => true,
-                Some(run) if run.day < today => true,
-                Some(run) if run.status == sync_runs::FAILED => true,
-                Some(run) if run.status == sync_runs::RUNNING => run.heartbeat_at < sua_db::now() - stale_after,
-                Some(_) => false,
-            };
-        if due {
+        let today_run = latest.filter(|run| run.day >= today);
+        let decision = match &today_run {
+            Some(run) if run.status == sync_runs::COMPLETED && !force => {
+                Decision::AlreadyCompleted(run.finished_at.unwrap_or(run.heartbeat_at))
+            }
+            Some(run) if run.status == sync_runs::RUNNING && run.heartbeat_at >= sua_db::now() - stale_after => {
+                Decision::Running(run.started_at)
+            }
+            _ => Decision::Queued,
+        };
+        if decision == Decision::Queued {
+            if force {
+                let (id, kind) = (tenant.id.clone(), daily.kind());
+                pool.run(move |conn| SyncRunRow::request_rerun(conn, &id, kind, today)).await?;
+            }
             broker.publish_job(&daily.job(&tenant.id, reason)?).await?;
-            queued.push(tenant.id);
         }
+        decided.push((tenant.id, decision));
     }
-    Ok(queued)
+    Ok(decided)
 }
 
 /// Queues the licence sync (kept for callers that only want that one).
@@ -98,7 +115,7 @@ pub async fn queue_syncs(
     force: bool,
     stale_after: chrono::Duration,
     reason: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<(String, Decision)>> {
     queue_daily(pool, broker, Daily::Licence, only, force, stale_after, reason).await
 }
 
@@ -143,10 +160,12 @@ async fn tick(
 ) {
     for daily in [Daily::Licence, Daily::Pstn] {
         match queue_daily(pool, broker, daily, &[], false, schedule.stale_after, "schedule").await {
-            Ok(queued) if !queued.is_empty() => {
-                tracing::info!(tenants = queued.len(), ?daily, "daily collection queued")
+            Ok(decided) => {
+                let queued = decided.iter().filter(|(_, d)| *d == Decision::Queued).count();
+                if queued > 0 {
+                    tracing::info!(tenants = queued, ?daily, "daily collection queued")
+                }
             }
-            Ok(_) => {}
             Err(error) => tracing::warn!(error = %format!("{error:#}"), ?daily, "scheduler tick failed"),
         }
     }

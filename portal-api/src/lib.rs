@@ -167,6 +167,14 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
             .configure(ops.clone().configure())
             // Before the /api/v1 scope, which would otherwise answer 404 for its OpenAPI document.
             .service(SwaggerUi::new("/api/docs/{_:.*}").url(OPENAPI_PATH, document.clone()))
+            .route(
+                "/api/docs",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header((actix_web::http::header::LOCATION, "/api/docs/"))
+                        .finish()
+                }),
+            )
             .service(api_scope())
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(error::ApiError::NotFound("no such endpoint".into()))

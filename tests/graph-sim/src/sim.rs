@@ -166,6 +166,8 @@ pub struct Sim {
     state: Mutex<State>,
     /// Microseconds the simulated clock runs ahead of the system clock.
     clock_offset: AtomicI64,
+    /// Distinguishes this start's subscription ids from an earlier start's (Graph never reuses one).
+    subscription_epoch: u32,
 }
 
 /// Retention of call records in Graph.
@@ -200,6 +202,7 @@ impl Sim {
             http,
             state: Mutex::new(state),
             clock_offset,
+            subscription_epoch: rand::random::<u32>() % (1 << 20),
         })
     }
 
@@ -530,10 +533,12 @@ impl Sim {
     pub(crate) fn new_subscription_id(&self, tenant: &TenantModel) -> String {
         let mut state = self.state();
         state.subscription_seq += 1;
+        // Graph's subscription ids are random GUIDs, never reused: a simulator started again must not hand out the
+        // ids of the one before it, so each start numbers its subscriptions in a range of its own.
         tenant.codec.encode(IdParts {
             kind: IdKind::Subscription,
             tenant: tenant.index,
-            day: 0,
+            day: self.subscription_epoch,
             index: state.subscription_seq,
         })
     }

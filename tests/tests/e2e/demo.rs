@@ -37,10 +37,10 @@ async fn start(data_dir: &std::path::Path, port: u16) -> (tokio::process::Child,
                 portal = line.split_whitespace().nth(2).map(|u| u.trim_end_matches("/api/v1").to_string());
             } else if line.contains("demo customer") {
                 tenant = Some(last.trim_end_matches(')').to_string());
-            } else if line.contains("MSP operator") {
-                operator = Some(last);
-            } else if line.contains("customer admin") {
-                admin = Some(last);
+            } else if let Some(token) = line.trim_start().strip_prefix("export OPERATOR_TOKEN=") {
+                operator = Some(token.to_string());
+            } else if let Some(token) = line.trim_start().strip_prefix("export TOKEN=") {
+                admin = Some(token.to_string());
             } else if line.starts_with("Try:") {
                 break;
             }
@@ -100,13 +100,29 @@ async fn the_demo_serves_a_collected_and_analysed_customer_to_the_tokens_it_prin
     assert_eq!((status, summary["tenants"].as_array().map(Vec::len)), (200, Some(1)));
     let (status, _) = get("/api/v1/summary".into(), printed.admin.clone()).await;
     assert_eq!(status, 403, "a customer admin is no operator");
+    let status_path = format!("/api/v1/tenants/{}/status", printed.tenant);
+    let (_, before) = get(status_path.clone(), printed.admin.clone()).await;
+    let expiry =
+        |status: &serde_json::Value| status["subscription_expires_at"].as_str().unwrap_or_default().to_string();
+    assert!(!expiry(&before).is_empty(), "the first start subscribed: {before}");
     stop(child).await;
 
-    // A restart keeps the data and does not onboard the customer again.
+    // A restart keeps the data and does not onboard the customer again; the new simulator remembers nothing, yet
+    // collection goes on: the subscription is made again, its gap backfilled, the feed stays healthy.
     let (child, printed) = start(data.path(), port).await;
     let (status, body) = get(dashboard.clone(), printed.admin.clone()).await;
     assert_eq!((status, body["users"].as_i64()), (200, Some(300)));
     let (_, tenants) = get("/api/v1/tenants".into(), printed.operator.clone()).await;
     assert_eq!(tenants["items"].as_array().map(Vec::len), Some(1));
+    eventually("the restarted demo subscribed again and backfilled the gap", Duration::from_secs(120), || async {
+        let (_, now) = get(status_path.clone(), printed.admin.clone()).await;
+        expiry(&now) > expiry(&before)
+            && now["last_backfill"]["reason"] == "gap"
+            && now["last_backfill"]["status"] == "completed"
+    })
+    .await;
+    let (_, after) = get(status_path.clone(), printed.admin.clone()).await;
+    assert_eq!(after["feed_state"], "healthy", "{after}");
+    assert_eq!(after["consent_state"], "granted", "{after}");
     stop(child).await;
 }

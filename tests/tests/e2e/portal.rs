@@ -696,3 +696,17 @@ async fn browsers_of_the_configured_origins_may_call_the_api_and_other_origins_g
     assert!(!preflight.headers().contains_key("access-control-allow-origin"), "no preflight grant either");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_documentation_is_served_with_or_without_the_trailing_slash() {
+    let mut stack = Stack::start(Backend::Embedded, tiny_sim(), |_| {}).await;
+    let url = stack.start_portal().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let bare = http.get(format!("{url}/api/docs")).send().await.unwrap();
+    assert_eq!(bare.status().as_u16(), 308);
+    assert_eq!(bare.headers()["location"], "/api/docs/");
+    let page = http.get(format!("{url}/api/docs/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("swagger"), "Swagger UI's page");
+    stack.stop().await;
+}

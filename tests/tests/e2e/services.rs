@@ -319,4 +319,25 @@ async fn sua_invite_prints_a_consent_link_and_sua_tenants_shows_each_tenants_sta
     assert!(table.contains("failed (attempt 1): users: Graph failed with 503"), "{table}");
     let json: serde_json::Value = serde_json::from_str(&run(&["tenants", "--json"]).await).unwrap();
     assert_eq!(json[0]["missing_permissions"][0], "AuditLog.Read.All");
+
+    // `sua sync`: today's failed run is due again; once it completed, it is not, and the command says why; forced,
+    // it runs again.
+    let tenant = "9c5e2b0a-41d4-4b8e-a7d5-3a2f0c1b7e11";
+    let sync = run(&["sync"]).await;
+    assert!(sync.contains("queued for 1 of 1 tenant(s)") && sync.contains(&format!("{tenant}  queued")), "{sync}");
+    pool.run(move |conn| {
+        let now = sua_db::now();
+        SyncRunRow::start(conn, tenant, "licence", now.date(), "run-2", now, now)?;
+        SyncRunRow::complete(conn, "run-2", "{}", now)?;
+        Ok::<_, sua_db::DbError>(())
+    })
+    .await
+    .unwrap();
+    let sync = run(&["sync"]).await;
+    assert!(sync.contains("queued for 0 of 1 tenant(s)"), "{sync}");
+    assert!(sync.contains("already ran today") && sync.contains("--force"), "the operator is told why: {sync}");
+    let forced = run(&["sync", "--force"]).await;
+    assert!(forced.contains("queued for 1 of 1 tenant(s)"), "{forced}");
+    let run_row = pool.run(move |conn| SyncRunRow::latest(conn, tenant, "licence")).await.unwrap().unwrap();
+    assert_eq!(run_row.status, "rerun_requested", "the next start runs the day again");
 }

@@ -7,6 +7,8 @@ use crate::{Conn, DbError, with_conn};
 pub const RUNNING: &str = "running";
 pub const COMPLETED: &str = "completed";
 pub const FAILED: &str = "failed";
+/// A completed run an operator asked to run again (`sua sync --force`); the next start takes it over.
+pub const RERUN_REQUESTED: &str = "rerun_requested";
 
 /// One collection run of one tenant, kind and day. `id` is the run id carried by every message of the attempt;
 /// a retry gets a new id, so parts of a failed attempt never mix with the retry's.
@@ -85,6 +87,7 @@ impl SyncRunRow {
         let key = sync_runs::tenant_id.eq(tenant_id).and(sync_runs::kind.eq(kind)).and(sync_runs::day.eq(day));
         let retryable = sync_runs::status
             .eq(FAILED)
+            .or(sync_runs::status.eq(RERUN_REQUESTED))
             .or(sync_runs::status.eq(RUNNING).and(sync_runs::heartbeat_at.lt(stale_before)));
         let taken = with_conn!(conn, |c| diesel::update(sync_runs::table.filter(key).filter(retryable))
             .set((
@@ -125,6 +128,17 @@ impl SyncRunRow {
                     sync_runs::counts.eq(counts),
                     sync_runs::error.eq(None::<String>),
                 ))
+                .execute(c))?;
+        Ok(updated == 1)
+    }
+
+    /// Lets the next start of a completed day's run take it over as a new attempt; false when it was not completed
+    /// (running: it runs anyway; failed or never run: the next start runs it anyway).
+    pub fn request_rerun(conn: &mut Conn<'_>, tenant_id: &str, kind: &str, day: NaiveDate) -> Result<bool, DbError> {
+        let key = sync_runs::tenant_id.eq(tenant_id).and(sync_runs::kind.eq(kind)).and(sync_runs::day.eq(day));
+        let updated =
+            with_conn!(conn, |c| diesel::update(sync_runs::table.filter(key).filter(sync_runs::status.eq(COMPLETED)))
+                .set(sync_runs::status.eq(RERUN_REQUESTED))
                 .execute(c))?;
         Ok(updated == 1)
     }
