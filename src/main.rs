@@ -229,7 +229,7 @@ async fn invite(config: Option<PathBuf>, customer: &str, email: &str) -> anyhow:
 async fn tenants(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     let (config, _telemetry) = load(config, "sua-tenants").await?;
     let pool = sua_db::Pool::new(&config.database_url, &config.db)?;
-    let list = sua_collector::tenants::list(&pool).await?;
+    let list = sua_domain::tenants::list(&pool).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
@@ -441,7 +441,7 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
     // First start: the demo customer's admin follows the consent link, as a browser would. Later starts meet a
     // new simulator that remembers nothing: the customer's consent is restored as Entra ID would still hold it,
     // and the collector's subscription check recreates the subscription and backfills the gap.
-    let known = sua_collector::tenants::list(&deps.pool).await?.iter().any(|t| t.tenant_id == customer);
+    let known = sua_domain::tenants::list(&deps.pool).await?.iter().any(|t| t.tenant_id == customer);
     if known {
         sim.sim.grant(&customer, sua_graph_sim::catalog::APP_ROLES);
     } else {

@@ -9,29 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
-use sua_db::models::{FindingRow, SnapshotData, TenantSettingsRow};
+use sua_db::models::{FindingRow, SnapshotData};
 
-use crate::prices::{DOWNGRADES, PriceBook};
-
-pub const DISABLED_ACCOUNT: &str = "disabled_account";
-pub const NEVER_SIGNED_IN: &str = "never_signed_in";
-pub const INACTIVE_USER: &str = "inactive_user";
-pub const REDUNDANT_LICENCE: &str = "redundant_licence";
-pub const UNUSED_PHONE_LICENCE: &str = "unused_phone_licence";
-pub const DOWNGRADE_CANDIDATE: &str = "downgrade_candidate";
-pub const UNASSIGNED_SEATS: &str = "unassigned_seats";
-pub const OVER_ASSIGNED: &str = "over_assigned";
-
-pub const KINDS: &[&str] = &[
-    DISABLED_ACCOUNT,
-    NEVER_SIGNED_IN,
-    INACTIVE_USER,
-    REDUNDANT_LICENCE,
-    UNUSED_PHONE_LICENCE,
-    DOWNGRADE_CANDIDATE,
-    UNASSIGNED_SEATS,
-    OVER_ASSIGNED,
-];
+pub use sua_domain::findings::*;
+use sua_domain::prices::{DOWNGRADES, PriceBook};
 
 /// Teams Phone Standard (`MCOEV`).
 pub const TEAMS_PHONE_PLAN: &str = "4828c8ec-dc2e-4779-b502-87ac9ce28ab7";
@@ -46,35 +27,6 @@ pub const SUPERSEDES: &[(&str, &str)] = &[
     // The Domestic and International Calling Plan includes the Domestic one.
     ("5a10155d-f5c1-411a-a8ec-e99aae125390", "4ed3ff63-69d7-4fb7-b984-5aec7f605ca8"),
 ];
-
-/// A tenant's thresholds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    pub inactive_days: i64,
-    pub new_account_grace_days: i64,
-    pub phone_idle_days: i64,
-    /// User ids or principal names (lower-case) never flagged.
-    pub excluded: BTreeSet<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self { inactive_days: 90, new_account_grace_days: 30, phone_idle_days: 90, excluded: BTreeSet::new() }
-    }
-}
-
-impl Settings {
-    pub fn from_row(row: Option<&TenantSettingsRow>) -> Self {
-        let Some(row) = row else { return Self::default() };
-        let excluded: Vec<String> = serde_json::from_str(&row.excluded_users).unwrap_or_default();
-        Self {
-            inactive_days: i64::from(row.inactive_days),
-            new_account_grace_days: i64::from(row.new_account_grace_days),
-            phone_idle_days: i64::from(row.phone_idle_days),
-            excluded: excluded.into_iter().map(|s| s.to_ascii_lowercase()).collect(),
-        }
-    }
-}
 
 /// Everything the rules read.
 pub struct Inputs<'a> {

@@ -4,7 +4,7 @@
 pub mod findings;
 pub mod handlers;
 pub mod normalise;
-pub mod prices;
+pub use sua_domain::prices;
 pub mod recompute;
 
 use std::net::{Ipv4Addr, SocketAddr};

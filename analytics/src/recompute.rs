@@ -10,7 +10,7 @@ use sua_db::{Conn, DbError, Pool};
 use tokio_util::sync::CancellationToken;
 
 use crate::findings::{Inputs, Settings, compute};
-use crate::prices::PriceBook;
+use sua_domain::prices::PriceBook;
 
 /// Keys recomputed per pass before marks are looked up again.
 const ROLLUP_BATCH: i64 = 200;

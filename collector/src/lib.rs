@@ -9,7 +9,6 @@ pub mod onboarding;
 pub mod pstn;
 pub mod scheduler;
 pub mod sync;
-pub mod tenants;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -36,7 +36,7 @@ pub struct AppState {
     pub pool: Pool,
     pub verifier: auth::Verifier,
     pub limiter: limits::RateLimiter,
-    pub invitations: sua_collector::onboarding::Invitations,
+    pub invitations: sua_domain::invitations::Invitations,
     pub max_page: i64,
     pub cache: cache::Cache,
 }
@@ -123,16 +123,16 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
     let port = listener.local_addr()?.port();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let ops = deps.database_ops(SERVICE);
-    let http = sua_collector::graph::http_client(config)?;
+    let http = sua_core::http::outbound_client(config)?;
     let portal = &config.portal;
     let state = Arc::new(AppState {
         pool: deps.pool.clone(),
         verifier: auth::Verifier::new(config, portal, http),
         limiter: limits::RateLimiter::new(portal.rate_per_second, portal.rate_burst),
-        invitations: sua_collector::onboarding::Invitations::new(
+        invitations: sua_domain::invitations::Invitations::new(
             config,
             deps.pool.clone(),
-            sua_collector::onboarding::Mailer::from_config(&config.smtp)?,
+            sua_domain::invitations::Mailer::from_config(&config.smtp)?,
         ),
         max_page: portal.max_page_size,
         cache: cache::Cache::new(Duration::from_secs(portal.cache_ttl_secs)),

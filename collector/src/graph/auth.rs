@@ -207,13 +207,7 @@ impl TokenProvider for MissingCredentials {
     }
 }
 
-/// `https://graph.microsoft.com/v1.0` → `https://graph.microsoft.com/.default` (the resource's scope).
-pub fn graph_scope(graph_url: &str) -> String {
-    match url::Url::parse(graph_url) {
-        Ok(url) => format!("{}/.default", url.origin().ascii_serialization()),
-        Err(_) => "https://graph.microsoft.com/.default".to_string(),
-    }
-}
+pub use sua_domain::graph::graph_scope;
 
 /// The app's certificate key: signs client assertions as Entra ID documents them (PS256, `x5t#S256`).
 struct CertificateAssertionKey {

@@ -37,21 +37,9 @@ pub struct GraphClient {
     metrics: GraphMetrics,
 }
 
-/// Builds the HTTP client for Graph and Entra ID: no automatic redirects (report downloads must not receive the
-/// bearer token), the extra CA when configured.
+/// The HTTP client for Graph and Entra ID (see [`sua_core::http::outbound_client`]).
 pub fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(16)
-        .user_agent(concat!("sua-collector/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = &config.extra_ca_file {
-        let pem = std::fs::read(path)?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem)?;
-        anyhow::ensure!(!certificates.is_empty(), "{} holds no certificate", path.display());
-        builder = builder.tls_certs_merge(certificates);
-    }
-    Ok(builder.build()?)
+    sua_core::http::outbound_client(config)
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {

@@ -33,7 +33,7 @@ pub use report::{Chunker, is_pseudonym};
 
 use crate::graph::{Api, GraphClient, GraphError};
 
-pub const KIND: &str = "licence";
+pub const KIND: &str = sua_domain::tenants::LICENCE_SYNC;
 
 /// User properties the sync selects (sign-in activity is added when available).
 pub const USER_FIELDS: &str = "id,displayName,userPrincipalName,mail,department,jobTitle,officeLocation,city,country,\

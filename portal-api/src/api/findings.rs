@@ -37,11 +37,11 @@ pub struct FindingsQuery {
 impl FindingsQuery {
     pub fn filter(&self) -> ApiResult<FindingFilter> {
         if let Some(kind) = &self.kind
-            && !sua_analytics::findings::KINDS.contains(&kind.as_str())
+            && !sua_domain::findings::KINDS.contains(&kind.as_str())
         {
             return Err(ApiError::BadRequest(format!(
                 "kind must be one of {}",
-                sua_analytics::findings::KINDS.join(", ")
+                sua_domain::findings::KINDS.join(", ")
             )));
         }
         Ok(FindingFilter {

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
-use sua_analytics::prices::PriceBook;
 use sua_db::models::portal::{self, FindingTotal};
 use sua_db::models::{PriceOverrideRow, SkuRow, SnapshotRow};
 use sua_db::{Conn, DbError};
+use sua_domain::prices::PriceBook;
 use utoipa::ToSchema;
 
 use super::{ApiResult, Money, Refusals, SnapshotInfo, State, Totals, cached_json, visible_tenant_at};

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sua_collector::onboarding::OnboardingError;
 use sua_db::models::AuditRow;
+use sua_domain::invitations::OnboardingError;
 use utoipa::ToSchema;
 
 use super::{ApiResult, Refusals, State, audit};

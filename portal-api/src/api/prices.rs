@@ -7,9 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sua_analytics::prices::PriceBook;
 use sua_db::models::{AuditRow, PriceOverrideRow, SnapshotRow, TenantSettingsRow};
 use sua_db::{Conn, DbError};
+use sua_domain::prices::PriceBook;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
@@ -254,7 +254,7 @@ pub struct Settings {
 }
 
 fn settings_of(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Settings, DbError> {
-    let s = sua_analytics::findings::Settings::from_row(TenantSettingsRow::find(conn, tenant_id)?.as_ref());
+    let s = sua_domain::findings::Settings::from_row(TenantSettingsRow::find(conn, tenant_id)?.as_ref());
     Ok(Settings {
         inactive_days: s.inactive_days,
         new_account_grace_days: s.new_account_grace_days,

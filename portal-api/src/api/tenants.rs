@@ -1,9 +1,7 @@
 //! Who am I, which tenants may I see, how is each doing, and (operators) every tenant's money at a glance.
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Serialize;
 use sua_db::DbError;
 use sua_db::models::portal;
@@ -80,91 +78,7 @@ pub async fn list_tenants(state: State, principal: Principal, req: HttpRequest) 
     Ok(cached_json(&req, &TenantList { items }))
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SyncInfo {
-    pub run_id: String,
-    pub day: NaiveDate,
-    /// `running`, `completed` or `failed`.
-    pub status: String,
-    pub attempt: i32,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BackfillInfo {
-    pub status: String,
-    pub reason: String,
-    pub window_from: DateTime<Utc>,
-    pub window_to: DateTime<Utc>,
-    pub listed: i32,
-    pub queued: i32,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TenantStatus {
-    pub tenant_id: String,
-    pub display_name: String,
-    pub consent_state: String,
-    pub consented_at: Option<DateTime<Utc>>,
-    /// Each Graph permission sua needs: `granted`, `missing` or `unknown` (the probe could not tell).
-    pub permissions: BTreeMap<String, String>,
-    pub missing_permissions: Vec<String>,
-    /// Whether the tenant has Entra ID P1 (needed for sign-in activity); absent when not known yet.
-    pub entra_id_p1: Option<bool>,
-    pub last_sync: Option<SyncInfo>,
-    /// Call-record feed: `healthy`, `degraded`, `down` or `not_collected`, since when and why.
-    pub feed_state: String,
-    pub feed_since: Option<DateTime<Utc>>,
-    pub feed_error: Option<String>,
-    /// When the call-record change notifications lapse unless renewed.
-    pub subscription_expires_at: Option<DateTime<Utc>>,
-    pub last_backfill: Option<BackfillInfo>,
-}
-
-impl From<sua_collector::tenants::TenantStatus> for TenantStatus {
-    fn from(s: sua_collector::tenants::TenantStatus) -> Self {
-        Self {
-            tenant_id: s.tenant_id,
-            display_name: s.display_name,
-            consent_state: s.consent_state,
-            consented_at: s.consented_at.map(|t| t.and_utc()),
-            permissions: s
-                .permissions
-                .into_iter()
-                .map(|(k, v)| {
-                    (k, serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
-                })
-                .collect(),
-            missing_permissions: s.missing_permissions,
-            entra_id_p1: s.entra_id_p1,
-            last_sync: s.last_sync.map(|r| SyncInfo {
-                run_id: r.run_id,
-                day: r.day,
-                status: r.status,
-                attempt: r.attempt,
-                started_at: r.started_at.and_utc(),
-                finished_at: r.finished_at.map(|t| t.and_utc()),
-                error: r.error,
-            }),
-            feed_state: s.feed_state,
-            feed_since: s.feed_since.map(|t| t.and_utc()),
-            feed_error: s.feed_error,
-            subscription_expires_at: s.subscription_expires_at.map(|t| t.and_utc()),
-            last_backfill: s.last_backfill.map(|b| BackfillInfo {
-                status: b.status,
-                reason: b.reason,
-                window_from: b.window_from.and_utc(),
-                window_to: b.window_to.and_utc(),
-                listed: b.listed,
-                queued: b.queued,
-                error: b.error,
-            }),
-        }
-    }
-}
+pub use sua_domain::tenants::{BackfillStatus, SyncStatus, TenantStatus};
 
 /// Consent, permissions, prerequisites, last sync and call-record feed health.
 #[utoipa::path(
@@ -181,8 +95,8 @@ pub async fn get_status(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let tenant = visible_tenant(&state, &principal, &path, false).await?;
-    let status = state.pool.run(move |conn| sua_collector::tenants::status(conn, tenant)).await?;
-    Ok(cached_json(&req, &TenantStatus::from(status)))
+    let status = state.pool.run(move |conn| sua_domain::tenants::status(conn, tenant)).await?;
+    Ok(cached_json(&req, &status))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

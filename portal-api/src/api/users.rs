@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sua_analytics::prices::PriceBook;
 use sua_db::models::portal::{self, Keyset, UserFilter, UserSort};
 use sua_db::models::{PriceOverrideRow, SnapshotRow};
 use sua_db::{Conn, DbError};
+use sua_domain::prices::PriceBook;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{

@@ -104,7 +104,7 @@ impl<T: Into<Cell>> From<Option<T>> for Cell {
 
 /// An amount in minor units written in major units, exactly (`3600` USD → `36.00`, `120` JPY → `120`).
 pub fn major_units(amount_minor: i64, currency: &str) -> String {
-    let digits = sua_analytics::normalise::pstn::minor_unit_digits(currency) as usize;
+    let digits = sua_domain::money::minor_unit_digits(currency) as usize;
     let sign = if amount_minor < 0 { "-" } else { "" };
     let magnitude = amount_minor.unsigned_abs().to_string();
     if digits == 0 {

@@ -153,7 +153,7 @@ pub fn xml_escape(out: &mut String, text: &str) {
 /// A number format showing an amount with its currency's decimals and code, e.g. `#,##0.00 "USD"`.
 fn currency_format(currency: &str) -> String {
     let code: String = currency.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
-    let digits = sua_analytics::normalise::pstn::minor_unit_digits(currency) as usize;
+    let digits = sua_domain::money::minor_unit_digits(currency) as usize;
     let decimals = if digits == 0 { String::new() } else { format!(".{}", "0".repeat(digits)) };
     format!("#,##0{decimals} \"{code}\"")
 }

@@ -5,6 +5,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod group_commit;
+pub mod http;
 pub mod messages;
 pub mod metrics;
 pub mod ops;

@@ -410,11 +410,11 @@ async fn a_feed_that_cannot_be_subscribed_is_reported_down_with_the_reason() {
     })
     .await;
     eventually("the reason is recorded", WAIT, || async {
-        let status = sua_collector::tenants::list(&stack.deps.pool).await.unwrap();
+        let status = sua_domain::tenants::list(&stack.deps.pool).await.unwrap();
         status[0].feed_error.as_deref().is_some_and(|e| e.contains("503"))
     })
     .await;
-    let status = sua_collector::tenants::list(&stack.deps.pool).await.unwrap();
+    let status = sua_domain::tenants::list(&stack.deps.pool).await.unwrap();
     assert!(status[0].feed_since.is_some());
     stack.sim.sim.sim.clear_faults();
     check_subscription(&stack).await;

@@ -100,7 +100,7 @@ async fn a_graph_outage_fails_the_run_with_the_reason_and_the_next_attempt_compl
     let summaries = records.of(Kind::SyncCompletedV1);
     assert_eq!(summaries.len(), 1);
     assert_eq!(summaries[0].run_id.unwrap().to_string(), completed.id);
-    let status = sua_collector::tenants::list(&stack.deps.pool).await.unwrap();
+    let status = sua_domain::tenants::list(&stack.deps.pool).await.unwrap();
     assert_eq!(status[0].last_sync.as_ref().unwrap().status, "completed");
     stack.stop().await;
 }

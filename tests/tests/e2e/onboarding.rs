@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use sua_collector::onboarding::state::StateSigner;
 use sua_core::messages::{Kind, SyncCompletedV1, TenantConsentedV1};
 use sua_db::models::{InvitationRow, TenantRow};
+use sua_domain::invitations::StateSigner;
 use sua_graph_sim::{ConsentOutcome, SimConfig, TenantSpec};
 use sua_tests::smtp::SmtpSink;
 use sua_tests::stack::{Backend, RawRecords, STATE_KEY, Stack, sync_completed};
@@ -108,7 +108,7 @@ async fn consent_then_first_sync(backend: Backend) {
     let licence_kinds = [Kind::LicenceSkusV1, Kind::LicenceUsersV1, Kind::TeamsActivityReportV1, Kind::SyncCompletedV1];
     assert!(records.envelopes.iter().filter(|e| licence_kinds.contains(&e.kind)).all(|e| e.run_id == run_id));
 
-    let status = sua_collector::tenants::list(&stack.deps.pool).await.unwrap();
+    let status = sua_domain::tenants::list(&stack.deps.pool).await.unwrap();
     let last = status[0].last_sync.clone().unwrap();
     assert_eq!((last.status.as_str(), last.attempt), ("completed", 1));
     stack.stop().await;
