@@ -7,7 +7,7 @@
 // unreachable; exports a CSV; runs axe-core on every page; measures the overview's time to interactive and the
 // compressed JS and CSS it transfers; saves screenshots under target/browser-test/.
 //
-// Environment: SUA_BIN (default target/debug/sua), CHROMIUM (default /usr/bin/chromium).
+// Environment: TEST_SUA_BIN (default target/debug/sua), CHROMIUM (default /usr/bin/chromium).
 // No sleeps: every wait is for an element, a response or a condition, with a deadline.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -21,7 +21,7 @@ import { chromium } from "playwright-core";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const out = path.join(root, "target", "browser-test");
-const sua = process.env.SUA_BIN ?? path.join(root, "target", "debug", "sua");
+const sua = process.env.TEST_SUA_BIN ?? path.join(root, "target", "debug", "sua");
 const dist = path.join(root, "web", "dist");
 const axeSource = readFileSync(path.join(here, "..", "node_modules", "axe-core", "axe.min.js"), "utf8");
 const TTI_GOAL_MS = 1000;
@@ -85,7 +85,12 @@ async function startDemo() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "sua-browser-"));
   const port = await basePort();
   const child = spawn(sua, ["demo", "--data-dir", dataDir, "--port", String(port), "--customers", "2"], {
-    env: { ...process.env, SUA_LOG__FILTER: "warn", SUA_PORTAL__WEB__DIR: dist, RUST_LOG: "" },
+    // Only the settings given here: sua refuses unknown SUA_ variables, and RUST_LOG would override the filter.
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SUA_") && k !== "RUST_LOG")),
+      SUA_LOG__FILTER: "warn",
+      SUA_PORTAL__WEB__DIR: dist,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
