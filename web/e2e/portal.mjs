@@ -376,6 +376,10 @@ async function main() {
       assert.equal(await text(page, "overview-licensed"), await formatCount(page, dashboard.licensed_users));
       assert.equal(await text(page, "overview-active"), await formatCount(page, dashboard.licensed_users - inactive.total));
       assert.equal(await text(page, "overview-minutes"), await formatCount(page, Math.round(usage.totals.seconds / 60)));
+      const pstn = (await pageApi(page, token, `${base}/calls/pstn?group_by=day`)).body;
+      const pstnSeconds = pstn.totals.pstn.seconds + pstn.totals.direct_routing.seconds;
+      assert.ok(pstnSeconds > 0, "the demo customer made PSTN calls");
+      assert.equal(await text(page, "overview-pstn-minutes"), await formatCount(page, Math.round(pstnSeconds / 60)));
       assert.equal(await text(page, "overview-poor"), await formatPercent(page, quality.poor_ratio));
       for (const kind of dashboard.findings) {
         const row = page.locator(`[data-testid="overview-kinds"] tr[data-kind="${kind.kind}"] td`);
@@ -406,7 +410,7 @@ async function main() {
             const ready =
               document.querySelector('[data-testid="chart-calls"] svg') &&
               document.querySelector('[data-testid="chart-savings"] svg') &&
-              cards.length >= 7 &&
+              cards.length >= 8 &&
               !cards.some((e) => e.textContent.trim() === "…") &&
               document.querySelectorAll(".loading").length === 0;
             return ready ? performance.now() : false;
@@ -545,6 +549,8 @@ async function main() {
       // The page asks for the same 30 days as the API's default.
       assert.equal(await text(page, "calls-total"), await formatCount(page, byDay.totals.calls));
       assert.equal(await text(page, "calls-pstn"), await formatCount(page, byDay.totals.pstn_calls));
+      const pstn = (await pageApi(page, token, `${base}/calls/pstn?group_by=day`)).body;
+      assert.equal(await text(page, "calls-pstn-minutes"), await formatCount(page, Math.round((pstn.totals.pstn.seconds + pstn.totals.direct_routing.seconds) / 60)));
       assert.equal(await page.locator('[data-testid="usage-table"] tbody tr').count(), byDay.items.length);
       await page.locator('[data-testid="chart-usage-days"] svg').waitFor();
       await shot(page, "calls-by-day");

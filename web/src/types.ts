@@ -160,6 +160,38 @@ export interface Usage {
   next_cursor: string | null;
 }
 
+/** Calls of one PSTN source, from the logs Microsoft bills by (`calls/pstn`). */
+export interface PstnUse {
+  calls: number;
+  seconds: number;
+  minutes: number;
+  charges: Money[];
+}
+
+export interface PstnSources {
+  /** Microsoft's Calling Plans. */
+  pstn: PstnUse;
+  /** The customer's own carrier through Direct Routing (no Microsoft charges). */
+  direct_routing: PstnUse;
+}
+
+export interface PstnItem extends PstnSources {
+  key: string;
+  user_principal_name: string | null;
+  display_name: string | null;
+  department: string | null;
+}
+
+export interface PstnUsage {
+  tenant_id: string;
+  from: string;
+  to: string;
+  group_by: GroupBy;
+  items: PstnItem[];
+  totals: PstnSources;
+  next_cursor: string | null;
+}
+
 export interface QualityDay {
   day: string;
   calls: number;

@@ -112,8 +112,8 @@ impl UsersRequest {
         {
             return Err(ApiError::BadRequest("inactive_days must be between 0 and 3650".into()));
         }
-        if query.search.as_ref().is_some_and(|s| s.chars().count() > 200 || s.contains('\0')) {
-            return Err(ApiError::BadRequest("search must be at most 200 characters, without NUL".into()));
+        if query.search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+            return Err(ApiError::BadRequest("search must be at most 200 characters".into()));
         }
         let sort = match query.sort.unwrap_or(SortKey::DisplayName) {
             SortKey::DisplayName => UserSort::DisplayName,

@@ -2,11 +2,11 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart, type ChartOption } from "../chart";
 import { useApi } from "../context";
-import { count, day, lastDays, minutes } from "../format";
+import { count, day, lastDays, minutes, monies } from "../format";
 import { navigate, useLocation } from "../router";
-import type { GroupBy, Usage, UsageItem } from "../types";
+import type { GroupBy, PstnUsage, Usage, UsageItem } from "../types";
 import { Card, Empty, ErrorState, ExportButtons, Loading, Page, Pager, usePager, Field } from "../ui";
-import { callsOption } from "./Overview";
+import { minutesOption, pstnSeconds } from "./Overview";
 
 const PAGE = 100;
 const GROUPS: { key: GroupBy; label: string }[] = [
@@ -87,6 +87,12 @@ export default function Calls({ tenant }: { tenant: string }) {
   const query = { from: range.from, to: range.to, group_by: group, limit: group === "user" ? PAGE : undefined, cursor: group === "user" ? pager.cursor : undefined };
   const usage = useApi<Usage>(`${base}/calls/usage`, query);
   const data = usage.data?.group_by === group ? usage.data : null;
+  // PSTN minutes and charges come from Microsoft's PSTN and Direct Routing logs (per day or department; per user
+  // they page on their own, so that grouping shows the totals only).
+  const pstnGroup = group === "user" ? "day" : group;
+  const pstn = useApi<PstnUsage>(`${base}/calls/pstn`, { from: range.from, to: range.to, group_by: pstnGroup });
+  const pstnData = pstn.data?.group_by === pstnGroup ? pstn.data : null;
+  const pstnByKey = new Map((pstnData?.items ?? []).map((i) => [i.key, i]));
 
   const departmentOption = useMemo<ChartOption | null>(() => {
     if (!data || group !== "department") return null;
@@ -101,7 +107,7 @@ export default function Calls({ tenant }: { tenant: string }) {
       ],
     };
   }, [data, group]);
-  const dayOption = useMemo(() => (data && group === "day" ? callsOption(data) : null), [data, group]);
+  const dayOption = useMemo(() => (data && group === "day" ? minutesOption(data, pstnData) : null), [data, group, pstnData]);
 
   const tabs = (
     <div class="tabs" role="group" aria-label="Group calls">
@@ -130,7 +136,14 @@ export default function Calls({ tenant }: { tenant: string }) {
           <div class="cards">
             <Card label="Calls" testid="calls-total">{count(data.totals.calls)}</Card>
             <Card label="Call minutes" testid="calls-minutes">{minutes(data.totals.seconds)}</Card>
-            <Card label="PSTN calls" testid="calls-pstn">{count(data.totals.pstn_calls)}</Card>
+            <Card label="Calls with a phone number" testid="calls-pstn">{count(data.totals.pstn_calls)}</Card>
+            <Card
+              label="PSTN minutes (billed logs)"
+              testid="calls-pstn-minutes"
+              hint={pstnData ? `${count(pstnData.totals.pstn.calls + pstnData.totals.direct_routing.calls)} calls; Calling Plan charges ${monies(pstnData.totals.pstn.charges, "none")}` : undefined}
+            >
+              {pstnData ? minutes(pstnSeconds(pstnData.totals)) : pstn.error ? "unavailable" : "…"}
+            </Card>
             <Card label="Group calls / peer-to-peer" testid="calls-group">
               {count(data.totals.group_calls)} / {count(data.totals.peer_calls)}
             </Card>
@@ -162,7 +175,8 @@ export default function Calls({ tenant }: { tenant: string }) {
                       <th scope="col" class="num">Group</th>
                       <th scope="col" class="num">Peer-to-peer</th>
                       <th scope="col" class="num">Video</th>
-                      <th scope="col" class="num">PSTN</th>
+                      <th scope="col" class="num">With a phone number</th>
+                      {group !== "user" && <th scope="col" class="num">PSTN minutes</th>}
                       <th scope="col" class="num">Poor streams</th>
                     </tr>
                   </thead>
@@ -177,6 +191,7 @@ export default function Calls({ tenant }: { tenant: string }) {
                         <td class="num">{count(i.peer_calls)}</td>
                         <td class="num">{count(i.video_calls)}</td>
                         <td class="num">{count(i.pstn_calls)}</td>
+                        {group !== "user" && <td class="num">{pstnData ? minutes(pstnSeconds(pstnByKey.get(i.key))) : "…"}</td>}
                         <td class="num">
                           {count(i.poor_streams)} / {count(i.streams)}
                         </td>

@@ -6,7 +6,7 @@ import { Chart, type ChartOption } from "../chart";
 import { useApi } from "../context";
 import { count, day, kindLabel, minutes, monies, money, percent, shortDay, toMajor } from "../format";
 import { Link, tenantPath } from "../router";
-import type { Dashboard, Quality, Usage, UsageItem, Users } from "../types";
+import type { Dashboard, PstnSources, PstnUsage, Quality, Usage, UsageItem, Users } from "../types";
 import { Card, Empty, ErrorState, Loading, Page } from "../ui";
 
 /** Every day of `[from, to]`, with the API's counts where it has any (days without calls are absent there). */
@@ -20,25 +20,33 @@ export function everyDay(from: string, to: string, items: UsageItem[]): { day: s
   return out;
 }
 
-export function callsOption(usage: Usage): ChartOption {
+/** PSTN minutes of a day or a range: Calling Plan and Direct Routing together. */
+export function pstnSeconds(sources: PstnSources | undefined): number {
+  return sources ? sources.pstn.seconds + sources.direct_routing.seconds : 0;
+}
+
+/**
+ * Minutes per day: every call's minutes (call records) as a bar, and over it the PSTN minutes of the same day
+ * (the Calling Plan and Direct Routing logs): the part of the bar they do not cover is Teams VoIP. The two come
+ * from different sources, so they are drawn one over the other, never subtracted.
+ */
+export function minutesOption(usage: Usage, pstn: PstnUsage | null): ChartOption {
   const days = everyDay(usage.from, usage.to, usage.items);
+  const pstnByDay = new Map((pstn?.items ?? []).map((i) => [i.key, i]));
   return {
-    tooltip: { trigger: "axis" },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
     legend: { top: 0 },
     xAxis: { type: "category", data: days.map((d) => shortDay(d.day)) },
-    yAxis: [
-      { type: "value", name: "Calls", minInterval: 1 },
-      { type: "value", name: "Minutes", splitLine: { show: false } },
-    ],
+    yAxis: { type: "value", name: "Minutes", minInterval: 1 },
     series: [
-      { name: "Teams (VoIP) calls", type: "bar", stack: "calls", data: days.map((d) => (d.item ? d.item.calls - d.item.pstn_calls : 0)) },
-      { name: "PSTN calls", type: "bar", stack: "calls", data: days.map((d) => d.item?.pstn_calls ?? 0) },
+      { name: "All call minutes (Teams and PSTN)", type: "bar", barWidth: "60%", data: days.map((d) => Math.round((d.item?.seconds ?? 0) / 60)) },
       {
-        name: "Call minutes",
-        type: "line",
-        yAxisIndex: 1,
-        symbolSize: 6,
-        data: days.map((d) => Math.round((d.item?.seconds ?? 0) / 60)),
+        name: "PSTN minutes (Calling Plan and Direct Routing)",
+        type: "bar",
+        barWidth: "60%",
+        // Drawn over the day's total bar (ECharts reads the gap from the last bar series).
+        barGap: "-100%",
+        data: days.map((d) => Math.round(pstnSeconds(pstnByDay.get(d.day)) / 60)),
       },
     ],
   };
@@ -52,6 +60,7 @@ export function overviewRequests(tenant: string) {
     usage: [`${base}/calls/usage`, { group_by: "day" }],
     quality: [`${base}/calls/quality`, undefined],
     inactive: [`${base}/users`, { licensed: true, inactive_days: 30, limit: 1 }],
+    pstn: [`${base}/calls/pstn`, { group_by: "day" }],
   } satisfies Record<string, [string, Query | undefined]>;
 }
 
@@ -61,6 +70,7 @@ export function Overview({ tenant }: { tenant: string }) {
   const usage = useApi<Usage>(...requests.usage);
   const quality = useApi<Quality>(...requests.quality);
   const inactive = useApi<Users>(...requests.inactive);
+  const pstn = useApi<PstnUsage>(...requests.pstn);
 
   const data = dashboard.data;
   const savingKinds = useMemo(() => (data?.findings ?? []).filter((k) => k.effect === "saving"), [data]);
@@ -94,7 +104,10 @@ export function Overview({ tenant }: { tenant: string }) {
     }),
     [data, active],
   );
-  const callsChart = useMemo(() => (usage.data ? callsOption(usage.data) : null), [usage.data]);
+  const callsChart = useMemo(
+    () => (usage.data && (pstn.data || pstn.error) ? minutesOption(usage.data, pstn.data) : null),
+    [usage.data, pstn.data, pstn.error],
+  );
 
   if (dashboard.loading && !data) return <Page title="Overview"><Loading what="the overview" /></Page>;
   if (dashboard.error || !data) {
@@ -140,8 +153,15 @@ export function Overview({ tenant }: { tenant: string }) {
         >
           {active !== null ? count(active) : inactive.error ? "unavailable" : snapshot && !snapshot.sign_in_activity ? "not measured" : "…"}
         </Card>
-        <Card label="Call minutes (30 days)" testid="overview-minutes" hint={usage.data ? `${count(usage.data.totals.calls)} calls, ${count(usage.data.totals.pstn_calls)} over PSTN` : undefined}>
+        <Card label="Call minutes (30 days)" testid="overview-minutes" hint={usage.data ? `${count(usage.data.totals.calls)} calls` : undefined}>
           {usage.data ? minutes(usage.data.totals.seconds) : usage.error ? "unavailable" : "…"}
+        </Card>
+        <Card
+          label="PSTN minutes (30 days)"
+          testid="overview-pstn-minutes"
+          hint={pstn.data ? `Calling Plan ${minutes(pstn.data.totals.pstn.seconds)}, Direct Routing ${minutes(pstn.data.totals.direct_routing.seconds)}; charged ${monies(pstn.data.totals.pstn.charges, "nothing")}` : undefined}
+        >
+          {pstn.data ? minutes(pstnSeconds(pstn.data.totals)) : pstn.error ? "unavailable" : "…"}
         </Card>
         <Card
           label="Poor audio streams (30 days)"
@@ -209,7 +229,7 @@ export function Overview({ tenant }: { tenant: string }) {
       </div>
 
       <section class="panel" aria-labelledby="calls-title">
-        <h2 id="calls-title">Calls per day: Teams (VoIP) and PSTN, with call minutes</h2>
+        <h2 id="calls-title">Call minutes per day: all calls, and PSTN among them</h2>
         {usage.error ? (
           <ErrorState what="call usage" error={usage.error} onRetry={usage.reload} />
         ) : !usage.data || !callsChart ? (
@@ -222,9 +242,10 @@ export function Overview({ tenant }: { tenant: string }) {
           <Chart
             option={callsChart}
             testid="chart-calls"
-            label={`Calls per day over ${usage.data.items.length} days with calls: ${count(usage.data.totals.calls)} calls, ${count(usage.data.totals.pstn_calls)} over PSTN, ${minutes(usage.data.totals.seconds)} minutes`}
+            label={`Call minutes per day over ${usage.data.items.length} days with calls: ${minutes(usage.data.totals.seconds)} minutes in all, ${pstn.data ? minutes(pstnSeconds(pstn.data.totals)) : "unknown"} of them PSTN`}
           />
         )}
+        {pstn.error && <ErrorState what="PSTN minutes" error={pstn.error} onRetry={pstn.reload} />}
         <p class="note">
           <Link href={tenantPath(tenant, "calls")}>Call usage by day, user and department</Link> ·{" "}
           <Link href={tenantPath(tenant, "quality")}>Call quality</Link>
