@@ -112,7 +112,8 @@ async function startDemo() {
         const words = line.trim().split(/\s+/);
         if (words[0] === "portal" && words[1]?.startsWith("http")) found.portal = words[1].replace(/\/$/, "");
         if (line.includes("demo customer")) found.customer = words.at(-1).replace(/\)$/, "");
-        if (line.includes("MSP operator")) found.operatorToken = words.at(-1);
+        const operatorToken = /^\s*export OPERATOR_TOKEN=(\S+)/.exec(line);
+        if (operatorToken) found.operatorToken = operatorToken[1];
         const people = /sign in as .*'s admin \((\S+)\) or reader \((\S+)\), or as the operator \((\S+)\)/.exec(line);
         if (people) found.accounts = { admin: people[1], reader: people[2], operator: people[3] };
         if (line.startsWith("Try:")) {
@@ -124,6 +125,7 @@ async function startDemo() {
   });
   assert.ok(printed.portal, "the demo prints the portal URL");
   assert.ok(printed.accounts, "the demo prints whom to sign in as");
+  assert.ok(printed.operatorToken, "the demo prints the operator's token");
   return {
     ...printed,
     stderr: () => stderr,
