@@ -81,8 +81,22 @@ impl ClientConfig {
         let scope = web.scope.clone().unwrap_or_else(|| {
             if audience.contains("://") { format!("{audience}/.default") } else { format!("api://{audience}/.default") }
         });
-        Self { authority, client_id: web.client_id.clone(), scope, api: "/api/v1".into() }
+        // One app registration can be both the portal (single-page application platform) and its API: then the
+        // client id is the audience's application id and need not be given twice.
+        let client_id = if web.client_id.is_empty() && is_application_id(audience) {
+            audience.to_string()
+        } else {
+            web.client_id.clone()
+        };
+        Self { authority, client_id, scope, api: "/api/v1".into() }
     }
+}
+
+/// An Entra ID application (client) id: a GUID.
+fn is_application_id(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 impl Frontend {
@@ -355,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn the_scope_defaults_to_the_apis_default_scope() {
+    fn the_scope_and_client_default_from_the_api_app() {
         let mut config = Config::default();
         config.portal.audience = "api://sua-portal".into();
         assert_eq!(ClientConfig::from_config(&config).scope, "api://sua-portal/.default");
@@ -363,7 +377,12 @@ mod tests {
             ClientConfig::from_config(&config).authority,
             "https://login.microsoftonline.com/organizations/v2.0"
         );
+        assert_eq!(ClientConfig::from_config(&config).client_id, "", "no application id to fall back on");
         config.portal.audience = "7d3f0c9e-2b1a-4c5d-8e9f-0a1b2c3d4e5f".into();
-        assert_eq!(ClientConfig::from_config(&config).scope, "api://7d3f0c9e-2b1a-4c5d-8e9f-0a1b2c3d4e5f/.default");
+        let client = ClientConfig::from_config(&config);
+        assert_eq!(client.scope, "api://7d3f0c9e-2b1a-4c5d-8e9f-0a1b2c3d4e5f/.default");
+        assert_eq!(client.client_id, "7d3f0c9e-2b1a-4c5d-8e9f-0a1b2c3d4e5f", "one registration for portal and API");
+        config.portal.web.client_id = "11111111-2222-3333-4444-555555555555".into();
+        assert_eq!(ClientConfig::from_config(&config).client_id, "11111111-2222-3333-4444-555555555555");
     }
 }

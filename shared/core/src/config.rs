@@ -108,7 +108,8 @@ pub struct PortalWebConfig {
     pub dir: PathBuf,
     /// The OpenID Connect authority. Defaults to `{login_url}/organizations/v2.0` (Entra ID, any work account).
     pub authority: Option<Url>,
-    /// The portal's own app registration (single-page application platform); sign-in is off while empty.
+    /// The portal's app registration (single-page application platform). Defaults to `portal.audience` when that
+    /// is an application id (one registration for the portal and its API); sign-in is off while there is none.
     pub client_id: String,
     /// The API scope the portal asks for. Defaults to `{audience}/.default` (`api://{audience}/.default` for a
     /// bare application id).
