@@ -32,6 +32,9 @@ enum Command {
         /// Optional TOML configuration file.
         #[arg(long, env = "SUA_CONFIG")]
         config: Option<PathBuf>,
+        /// Simulated customer tenants (the first is the one the printed admin token is for).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5))]
+        customers: u32,
     },
     /// Apply pending database migrations to SUA_DATABASE_URL and exit.
     Migrate {
@@ -137,7 +140,7 @@ struct GraphSimArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { data_dir, port, config } => demo(data_dir, port, config).await,
+        Command::Demo { data_dir, port, config, customers } => demo(data_dir, port, config, customers).await,
         Command::Migrate { config } => migrate(config).await,
         Command::Collector(args) => {
             sua_db::service::main(
@@ -388,9 +391,9 @@ const DEMO_AUDIENCE: &str = "api://sua-demo-portal";
 const DEMO_OPERATOR_TENANT: &str = "0d0d0d0d-0000-4000-8000-00000000000d";
 
 /// The embedded all-in-one mode: SQLite in `data_dir`, the in-process broker, all three services, and the Graph
-/// simulator with a demo customer that consents on first start; prints the portal's URLs and sign-in tokens.
-async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::Result<()> {
-    use sua_graph_sim::{GraphSim, SimConfig, TenantSpec, UserTokenSpec};
+/// simulator with demo customers that consent on first start; prints the portal's URLs and sign-in tokens.
+async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: u32) -> anyhow::Result<()> {
+    use sua_graph_sim::{GraphSim, SignInConfig, SimConfig, TenantSpec, UserTokenSpec};
     let mut config = Config::load(config.as_deref())?;
     let _telemetry = sua_core::telemetry::init("sua-demo", &config.log, config.otel_endpoint.as_deref())?;
     std::fs::create_dir_all(&data_dir)?;
@@ -399,12 +402,14 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
     // The embedded mode owns its private SQLite file, so it migrates it itself; the services never do.
     sua_db::service::migrate_command(&config).await?;
 
-    // Microsoft Graph and Entra ID are the simulator's: one customer of 300 users with two weeks of calls.
+    // Microsoft Graph and Entra ID are the simulator's: customers of 300 users with two weeks of calls, whose
+    // admins and readers (and the MSP's operator) sign in to the portal on the simulator's sign-in page.
     let at = |offset: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port + offset));
     let sim_config = SimConfig {
-        tenants: vec![TenantSpec { users: 300, entra_p1: true, concealed_names: false }],
+        tenants: (0..customers).map(|_| TenantSpec { users: 300, entra_p1: true, concealed_names: false }).collect(),
         days: 14,
         ca_file: Some(data_dir.join("graph-sim-ca.pem")),
+        sign_in: SignInConfig { operator_tenant: Some(DEMO_OPERATOR_TENANT.into()), ..SignInConfig::default() },
         ..SimConfig::default()
     };
     let sim = GraphSim::start_on(sim_config, at(10), at(11)).await?;
@@ -418,6 +423,8 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
     config.portal.audience = DEMO_AUDIENCE.into();
     config.portal.issuer_base = Some(sim.sim.config.issuer_base.parse()?);
     config.portal.operator_tenant = Some(DEMO_OPERATOR_TENANT.into());
+    config.portal.web.authority = Some(sim.browser_authority.parse()?);
+    config.portal.web.client_id = sim.sim.config.sign_in.client_id.clone();
 
     let deps = Dependencies::connect(&config).await?;
     let shutdown = sua_core::shutdown::on_signals();
@@ -438,41 +445,64 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>) -> anyhow::
         a.and(b).and(c)
     });
 
-    // First start: the demo customer's admin follows the consent link, as a browser would. Later starts meet a
-    // new simulator that remembers nothing: the customer's consent is restored as Entra ID would still hold it,
+    // First start: each demo customer's admin follows the consent link, as a browser would. Later starts meet a
+    // new simulator that remembers nothing: each customer's consent is restored as Entra ID would still hold it,
     // and the collector's subscription check recreates the subscription and backfills the gap.
-    let known = sua_domain::tenants::list(&deps.pool).await?.iter().any(|t| t.tenant_id == customer);
-    if known {
-        sim.sim.grant(&customer, sua_graph_sim::catalog::APP_ROLES);
-    } else {
-        let invitation = collector.onboarding.invite("Contoso (demo)", "admin@contoso.example", "demo").await?;
+    let known = sua_domain::tenants::list(&deps.pool).await?;
+    for tenant in &sim.sim.tenants {
+        if known.iter().any(|t| t.tenant_id == tenant.id) {
+            sim.sim.grant(&tenant.id, sua_graph_sim::catalog::APP_ROLES);
+            continue;
+        }
+        let admin = format!("admin@{}", tenant.domain);
+        let invitation =
+            collector.onboarding.invite(&format!("{} (demo)", tenant.display_name), &admin, "demo").await?;
         let http = sua_collector::graph::http_client(&config)?;
+        sim.sim.set_next_consenting_tenant(&tenant.id);
         let consent = http.get(&invitation.consent_url).send().await?;
         let callback = consent.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
         let outcome = http.get(&callback).send().await?.status();
         anyhow::ensure!(outcome.is_success(), "the demo customer's consent failed ({outcome})");
     }
-    let token = |tenant: &str, role: &str| {
-        let mut spec = UserTokenSpec::new(tenant, DEMO_AUDIENCE, &[role]);
+    // The printed tokens are the sign-in page's accounts', so the audit log names the same people either way.
+    let accounts = sim.sim.portal_accounts("organizations");
+    let token = |key: &str| -> anyhow::Result<(String, String)> {
+        let account = accounts.iter().find(|a| a.key == key).ok_or_else(|| anyhow::anyhow!("no {key} account"))?;
+        let mut spec = UserTokenSpec::new(&account.tenant_id, DEMO_AUDIENCE, &[account.role.as_str()]);
         spec.lifetime_secs = 24 * 3600;
-        spec.username = if role == "Portal.Operator" { "operator@msp.example" } else { "admin@contoso.example" }.into();
-        sim.sim.user_token(&spec)
+        spec.object_id = account.object_id.clone();
+        spec.name = account.name.clone();
+        spec.username = account.username.clone();
+        Ok((sim.sim.user_token(&spec)?, account.username.clone()))
     };
-    let operator = token(DEMO_OPERATOR_TENANT, "Portal.Operator")?;
-    let admin = token(&customer, "Portal.Admin")?;
+    let (operator, operator_name) = token("operator")?;
+    let (admin, admin_name) = token("admin-0")?;
+    let (_, reader_name) = token("reader-0")?;
+    let customer_name = sim.sim.tenants[0].display_name.clone();
     println!("sua demo is running (Ctrl-C to stop)");
+    println!("  portal        http://127.0.0.1:{portal_port}/");
+    println!(
+        "                sign in as {customer_name}'s admin ({admin_name}) or reader ({reader_name}), or as the operator ({operator_name})"
+    );
+    if !config.portal.web.dir.join("index.html").is_file() {
+        println!(
+            "                (the web portal is not built in {}: run scripts/demo, or cd web && npm ci && npm run build)",
+            config.portal.web.dir.display()
+        );
+    }
     println!(
         "  portal API    http://127.0.0.1:{portal_port}/api/v1   (Swagger UI: http://127.0.0.1:{portal_port}/api/docs/)"
     );
     println!("  collector     http://127.0.0.1:{collector_port}/healthz");
     println!("  analytics     http://127.0.0.1:{analytics_port}/metrics");
+    println!("  sign-in       {} (the simulated Entra ID)", sim.browser_authority);
     println!("  Graph sim     {} (demo customer {customer})", sim.graph_url);
     println!("  data          {}", data_dir.display());
     println!();
     println!("Sign-in tokens for the next 24 hours (paste one into Swagger UI's Authorize, or export them):");
     println!("  export TOKEN={admin}");
     println!("  export OPERATOR_TOKEN={operator}");
-    println!("(TOKEN is the customer admin's, Contoso only; OPERATOR_TOKEN the MSP operator's, every tenant.)");
+    println!("(TOKEN is the customer admin's, {customer_name} only; OPERATOR_TOKEN the MSP operator's, every tenant.)");
     println!();
     println!(
         "Try: curl -s -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{portal_port}/api/v1/tenants/{customer}/dashboard"

@@ -3,13 +3,15 @@
 //! Every `/api/v1` request carries a bearer token (see [`auth`]); a customer user sees only its own tenant, an
 //! operator every tenant. Responses are snake_case JSON with ETags, errors RFC 9457 problems, lists are paged by
 //! cursors and exported as streamed CSV/XLSX. The OpenAPI document is generated from the handlers and served at
-//! `/api/v1/openapi.json`, with Swagger UI at `/api/docs/`.
+//! `/api/v1/openapi.json`, with Swagger UI at `/api/docs/`. The web portal (built from `web/`) is served at `/`
+//! (see [`frontend`]).
 
 pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod error;
 pub mod export;
+pub mod frontend;
 pub mod input;
 pub mod limits;
 
@@ -140,6 +142,7 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
     let max_body = portal.max_body_bytes;
     let document = openapi();
     let origins = portal.cors_origins.clone();
+    let frontend = web::Data::new(Arc::new(frontend::Frontend::new(config)));
     let server = HttpServer::new(move || {
         // Browsers of the listed origins may call the API cross-origin; other origins get no grant (their pages
         // cannot read the answers). Off entirely when no origin is configured.
@@ -176,9 +179,10 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
                 }),
             )
             .service(api_scope())
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(error::ApiError::NotFound("no such endpoint".into()))
-            }))
+            .app_data(frontend.clone())
+            .route("/config.json", web::get().to(frontend::client_config))
+            // The web portal's files and client routes; unknown API paths stay 404 problems.
+            .default_service(web::to(frontend::serve))
     })
     .disable_signals()
     .shutdown_timeout(grace.as_secs())

@@ -60,6 +60,9 @@ pub struct ReportQuery {
     pub inactive_days: Option<i64>,
     /// users: account enabled or not.
     pub enabled: Option<bool>,
+    /// users: display name, principal name or mail contains this text.
+    #[param(max_length = 200)]
+    pub search: Option<String>,
     /// users: sort key.
     #[param(inline)]
     pub sort: Option<SortKey>,
@@ -201,6 +204,7 @@ impl Job {
                     department: q.department.clone(),
                     inactive_days: q.inactive_days,
                     enabled: q.enabled,
+                    search: q.search.clone(),
                     sort: q.sort,
                     order: q.order,
                     limit: Some(PAGE),

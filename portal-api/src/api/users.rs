@@ -48,6 +48,9 @@ pub struct UsersQuery {
     pub inactive_days: Option<i64>,
     /// Whether the account is enabled.
     pub enabled: Option<bool>,
+    /// Users whose display name, principal name or mail contains this text (any case).
+    #[param(max_length = 200)]
+    pub search: Option<String>,
     #[param(inline)]
     pub sort: Option<SortKey>,
     #[param(inline)]
@@ -109,6 +112,9 @@ impl UsersRequest {
         {
             return Err(ApiError::BadRequest("inactive_days must be between 0 and 3650".into()));
         }
+        if query.search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+            return Err(ApiError::BadRequest("search must be at most 200 characters".into()));
+        }
         let sort = match query.sort.unwrap_or(SortKey::DisplayName) {
             SortKey::DisplayName => UserSort::DisplayName,
             SortKey::UserPrincipalName => UserSort::UserPrincipalName,
@@ -131,6 +137,7 @@ impl UsersRequest {
                 .inactive_days
                 .map(|d| (sua_core::clock::now() - chrono::Duration::days(d)).naive_utc()),
             enabled: query.enabled,
+            search: query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
         };
         Ok((
             Self {

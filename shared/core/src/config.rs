@@ -95,6 +95,45 @@ pub struct PortalConfig {
     pub cache_ttl_secs: u64,
     /// Origins (`https://portal.example.com`) whose browsers may call the API cross-origin; none when empty.
     pub cors_origins: Vec<String>,
+    /// The web portal portal-api serves at `/`, and how it signs people in.
+    pub web: PortalWebConfig,
+}
+
+/// The web portal: where its built files are, and the OpenID Connect settings its browser code reads from
+/// `GET /config.json` (none of them is a secret: the portal is a public client using PKCE).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalWebConfig {
+    /// The built portal (`npm run build` in `web/` writes `web/dist`); `/` explains how to build it when missing.
+    pub dir: PathBuf,
+    /// The OpenID Connect authority. Defaults to `{login_url}/organizations/v2.0` (Entra ID, any work account).
+    pub authority: Option<Url>,
+    /// The portal's app registration (single-page application platform). Defaults to `portal.audience` when that
+    /// is an application id (one registration for the portal and its API); sign-in is off while there is none.
+    pub client_id: String,
+    /// The API scope the portal asks for. Defaults to `{audience}/.default` (`api://{audience}/.default` for a
+    /// bare application id).
+    pub scope: Option<String>,
+}
+
+impl Default for PortalWebConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("web/dist"), authority: None, client_id: String::new(), scope: None }
+    }
+}
+
+impl PortalWebConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(authority) = &self.authority {
+            let loopback = matches!(authority.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if authority.scheme() != "https" && !(authority.scheme() == "http" && loopback) {
+                problems
+                    .push(format!("portal.web.authority: '{authority}' must be https (plain http only on loopback)"));
+            }
+        }
+        problems
+    }
 }
 
 impl Default for PortalConfig {
@@ -113,6 +152,7 @@ impl Default for PortalConfig {
             max_page_size: 1_000,
             cache_ttl_secs: 30,
             cors_origins: Vec::new(),
+            web: PortalWebConfig::default(),
         }
     }
 }
@@ -483,6 +523,7 @@ impl Config {
                 ));
             }
         }
+        problems.extend(self.portal.web.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
     }
 
@@ -667,6 +708,19 @@ mod tests {
             let err = Config::from_figment(figment).unwrap_err().to_string();
             assert!(err.contains("portal.cors_origins"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_portal_signs_in_over_https_or_plain_loopback_only() {
+        for good in ["https://login.microsoftonline.com/organizations/v2.0", "http://127.0.0.1:8090/organizations/v2.0"]
+        {
+            let figment = Figment::new().merge(Serialized::default("portal.web.authority", good));
+            assert_eq!(Config::from_figment(figment).unwrap().portal.web.authority.unwrap().as_str(), good);
+        }
+        let figment = Figment::new().merge(Serialized::default("portal.web.authority", "http://login.example.com/x"));
+        let err = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(err.contains("portal.web.authority"), "{err}");
+        assert_eq!(Config::default().portal.web.dir, PathBuf::from("web/dist"));
     }
 
     #[test]

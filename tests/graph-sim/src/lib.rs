@@ -18,11 +18,13 @@ pub mod permissions;
 pub mod pstn;
 pub mod report;
 pub mod rng;
+pub mod signin;
 pub mod sim;
 pub mod tenant;
 mod tls;
 
 pub use faults::{Endpoint, Fault, FaultKind};
 pub use http::GraphSim;
+pub use signin::{DEFAULT_PORTAL_CLIENT_ID, PortalAccount, SignInConfig};
 pub use sim::{ConsentOutcome, Delivery, RequestRecord, Sim, SimConfig, SimSubscription, UserTokenSpec};
 pub use tenant::{LicenceProfile, SignIn, SimUser, TenantModel, TenantSpec};

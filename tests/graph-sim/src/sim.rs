@@ -17,6 +17,7 @@ use crate::catalog;
 use crate::faults::{Endpoint, Fault, FaultKind};
 use crate::ids::{IdKind, IdParts};
 use crate::keys::Keys;
+use crate::signin::{SignInConfig, SignIns};
 use crate::tenant::{TenantModel, TenantSpec, day_number};
 
 /// How the simulator is set up.
@@ -49,6 +50,8 @@ pub struct SimConfig {
     pub notification_concurrency: usize,
     /// Where the generated CA certificate is written (a temporary file when unset).
     pub ca_file: Option<PathBuf>,
+    /// Portal sign-in (authorization code with PKCE).
+    pub sign_in: SignInConfig,
 }
 
 pub const DEFAULT_CLIENT_ID: &str = "5f0b7c2a-6e1d-4c38-9a3b-2d4e6f8a1b2c";
@@ -72,6 +75,7 @@ impl Default for SimConfig {
             notification_retry_delay: Duration::from_secs(1),
             notification_concurrency: 32,
             ca_file: None,
+            sign_in: SignInConfig::default(),
         }
     }
 }
@@ -168,6 +172,7 @@ pub struct Sim {
     clock_offset: AtomicI64,
     /// Distinguishes this start's subscription ids from an earlier start's (Graph never reuses one).
     subscription_epoch: u32,
+    pub(crate) sign_ins: SignIns,
 }
 
 /// Retention of call records in Graph.
@@ -203,6 +208,7 @@ impl Sim {
             state: Mutex::new(state),
             clock_offset,
             subscription_epoch: rand::random::<u32>() % (1 << 20),
+            sign_ins: SignIns::default(),
         })
     }
 
@@ -321,6 +327,12 @@ impl Sim {
         });
         let key = spec.key.unwrap_or_else(|| self.state().active_key);
         self.keys.sign(key, &claims)
+    }
+
+    /// Signs `claims` with the active key, as every token the simulator issues.
+    pub fn sign_claims(&self, claims: &Value) -> anyhow::Result<String> {
+        let active = self.state().active_key;
+        self.keys.sign(active, claims)
     }
 
     /// Starts signing with the second key and publishes both (key rollover).

@@ -15,6 +15,7 @@ mod hostile_input;
 mod licence_sync;
 mod onboarding;
 mod portal;
+mod portal_web;
 mod pstn;
 mod services;
 mod simulator;

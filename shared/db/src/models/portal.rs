@@ -27,6 +27,22 @@ pub struct UserFilter {
     /// Users whose last successful sign-in is before this instant, or who never signed in.
     pub inactive_before: Option<NaiveDateTime>,
     pub enabled: Option<bool>,
+    /// Users whose display name, principal name or mail contains this text (any case).
+    pub search: Option<String>,
+}
+
+/// `%text%` for `LIKE … ESCAPE '\'`, lowercased, with the pattern characters of `text` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// The order of a users page.
@@ -88,6 +104,18 @@ macro_rules! user_filters {
         }
         if let Some(enabled) = $filter.enabled {
             query = query.filter(users::account_enabled.eq(enabled));
+        }
+        if let Some(search) = &$filter.search {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                sql::<Bool>("(LOWER(users.display_name) LIKE ")
+                    .bind::<Text, _>(pattern.clone())
+                    .sql(" ESCAPE '\\' OR LOWER(users.user_principal_name) LIKE ")
+                    .bind::<Text, _>(pattern.clone())
+                    .sql(" ESCAPE '\\' OR LOWER(COALESCE(users.mail, '')) LIKE ")
+                    .bind::<Text, _>(pattern)
+                    .sql(" ESCAPE '\\')"),
+            );
         }
         query
     }};

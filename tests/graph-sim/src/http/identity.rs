@@ -1,4 +1,4 @@
-//! Entra ID: the client-credentials token endpoint, the v2.0 admin-consent endpoint, OIDC discovery and JWKS.
+//! Entra ID: the token endpoint (client credentials; portal sign-in's code and refresh grants in `signin`), the v2.0 admin-consent endpoint, OIDC discovery and JWKS.
 //! Shapes from entra-docs `v2-oauth2-client-creds-grant-flow.md` and `v2-admin-consent.md`.
 
 use std::collections::HashMap;
@@ -35,6 +35,20 @@ async fn token(sim: web::Data<Sim>, path: web::Path<String>, form: web::Form<Has
     let tenant_hint = path.into_inner();
     let form = form.into_inner();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    // Portal sign-in (a single-page app redeeming a code, or renewing with a refresh token).
+    let user_grant = match field("grant_type") {
+        "authorization_code" => Some(sim.redeem_code(&form)),
+        "refresh_token" => Some(sim.redeem_refresh(&form)),
+        _ => None,
+    };
+    if let Some(outcome) = user_grant {
+        return super::signin::cors(match outcome {
+            Ok(body) => HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body),
+            Err((status, error, code, description)) => {
+                token_error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), error, code, &description)
+            }
+        });
+    }
     if field("grant_type") != "client_credentials" {
         return token_error(
             StatusCode::BAD_REQUEST,
@@ -187,24 +201,36 @@ async fn admin_consent(
     HttpResponse::Found().insert_header(("Location", target.to_string())).finish()
 }
 
+/// OIDC discovery. For the multi-tenant authorities (`organizations`, `common`) the issuer is a template, as
+/// Entra's is: each token says its own tenant.
 async fn openid_configuration(sim: web::Data<Sim>, path: web::Path<String>, req: HttpRequest) -> HttpResponse {
     let tenant = path.into_inner();
     let base = super::base_url(&req);
-    HttpResponse::Ok().json(json!({
-        "issuer": format!("{}/{tenant}/v2.0", sim.config.issuer_base),
+    let issuer_tenant = match tenant.as_str() {
+        "organizations" | "common" | "consumers" => "{tenantid}".to_string(),
+        other => sim.tenant(other).map_or_else(|| other.to_string(), |t| t.id.clone()),
+    };
+    super::signin::cors(HttpResponse::Ok().json(json!({
+        "issuer": format!("{}/{issuer_tenant}/v2.0", sim.config.issuer_base),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "preferred_username", "oid", "tid", "nonce", "roles"],
         "tenant_region_scope": "EU",
         "cloud_instance_name": "microsoftonline.com",
         "msgraph_host": "graph.microsoft.com"
-    }))
+    })))
 }
 
 async fn keys(sim: web::Data<Sim>) -> HttpResponse {
-    HttpResponse::Ok().json(sim.jwks())
+    super::signin::cors(HttpResponse::Ok().json(sim.jwks()))
 }

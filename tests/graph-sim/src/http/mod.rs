@@ -10,6 +10,7 @@ mod control;
 mod directory;
 mod identity;
 mod reports;
+mod signin;
 mod subscriptions;
 
 use std::collections::BTreeSet;
@@ -176,6 +177,7 @@ async fn log_and_faults(
 fn configure(cfg: &mut web::ServiceConfig) {
     control::configure(cfg);
     identity::configure(cfg);
+    signin::configure(cfg);
     directory::configure(cfg);
     reports::configure(cfg);
     callrecords::configure(cfg);
@@ -191,6 +193,9 @@ pub struct GraphSim {
     pub login_url: String,
     /// Graph over HTTPS, same port as `login_url`.
     pub https_graph_url: String,
+    /// Entra ID for browsers: the multi-tenant authority on the plain-HTTP loopback listener, e.g.
+    /// `http://127.0.0.1:41234/organizations/v2.0` (no certificate warning; loopback is a secure context).
+    pub browser_authority: String,
     /// The generated CA certificate clients must trust for `login_url`.
     pub ca_file: PathBuf,
     pub ca_pem: String,
@@ -250,6 +255,7 @@ impl GraphSim {
             graph_url: format!("http://{host}:{http_port}"),
             login_url: format!("https://{host}:{https_port}"),
             https_graph_url: format!("https://{host}:{https_port}"),
+            browser_authority: format!("http://{host}:{http_port}/organizations/v2.0"),
             ca_file: tls.ca_file,
             ca_pem: tls.ca_pem,
             handle,
