@@ -293,3 +293,122 @@ pub async fn get_quality(
     let body = state.cache.get_or(&id, &format!("quality/{from}/{to}"), version, compute).await?;
     Ok(cached_json(&req, &*body))
 }
+
+/// Call usage as a report: every group of the range (users page after page).
+pub struct UsageExport {
+    from: NaiveDate,
+    to: NaiveDate,
+    group_by: GroupBy,
+    after_user: Option<String>,
+}
+
+impl UsageExport {
+    pub fn from_query(query: &str) -> ApiResult<Self> {
+        let usage: UsageQuery = super::reports::list_query(query)?;
+        let (from, to) = date_range(usage.from, usage.to)?;
+        Ok(Self { from, to, group_by: usage.group_by.unwrap_or_default(), after_user: Some(String::new()) })
+    }
+}
+
+#[async_trait::async_trait]
+impl super::reports::Export for UsageExport {
+    fn sheet(&self) -> &'static str {
+        "call-usage"
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &[
+            "key",
+            "user_principal_name",
+            "display_name",
+            "department",
+            "calls",
+            "group_calls",
+            "peer_calls",
+            "seconds",
+            "video_calls",
+            "pstn_calls",
+            "streams",
+            "poor_streams",
+        ]
+    }
+
+    async fn next_page(
+        &mut self,
+        state: &crate::AppState,
+        tenant: &str,
+    ) -> anyhow::Result<Option<Vec<Vec<crate::export::Cell>>>> {
+        let Some(after) = self.after_user.take() else { return Ok(None) };
+        let (lookup, from, to, group_by) = (tenant.to_string(), self.from, self.to, self.group_by);
+        let page = super::reports::PAGE;
+        let usage = state.pool.run(move |conn| load(conn, &lookup, from, to, group_by, &after, page)).await?;
+        if let (GroupBy::User, Some(last), Some(_)) = (group_by, usage.items.last(), &usage.next_cursor) {
+            self.after_user = Some(last.key.clone());
+        }
+        Ok(Some(
+            usage
+                .items
+                .iter()
+                .map(|i| {
+                    let c = &i.counts;
+                    vec![
+                        super::reports::key_cell(group_by, &i.key),
+                        i.user_principal_name.clone().into(),
+                        i.display_name.clone().into(),
+                        i.department.clone().into(),
+                        c.calls.into(),
+                        c.group_calls.into(),
+                        c.peer_calls.into(),
+                        c.seconds.into(),
+                        c.video_calls.into(),
+                        c.pstn_calls.into(),
+                        c.streams.into(),
+                        c.poor_streams.into(),
+                    ]
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Call quality as a report: a row per day of the range.
+pub struct QualityExport {
+    range: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl QualityExport {
+    pub fn from_query(query: &str) -> ApiResult<Self> {
+        let range: RangeQuery = super::reports::list_query(query)?;
+        Ok(Self { range: Some(date_range(range.from, range.to)?) })
+    }
+}
+
+#[async_trait::async_trait]
+impl super::reports::Export for QualityExport {
+    fn sheet(&self) -> &'static str {
+        "call-quality"
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &["day", "calls", "streams", "poor_streams", "poor_ratio"]
+    }
+
+    async fn next_page(
+        &mut self,
+        state: &crate::AppState,
+        tenant: &str,
+    ) -> anyhow::Result<Option<Vec<Vec<crate::export::Cell>>>> {
+        let Some((from, to)) = self.range.take() else { return Ok(None) };
+        let tenant = tenant.to_string();
+        let quality = state.pool.run(move |conn| quality_of(conn, &tenant, from, to)).await?;
+        Ok(Some(
+            quality
+                .days
+                .iter()
+                .map(|d| {
+                    vec![d.day.into(), d.calls.into(), d.streams.into(), d.poor_streams.into(), d.poor_ratio.into()]
+                })
+                .collect(),
+        ))
+    }
+}

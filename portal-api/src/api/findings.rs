@@ -159,3 +159,79 @@ pub async fn list_findings(
         .await?;
     Ok(cached_json(&req, &body))
 }
+
+/// The findings list as a report: its filters, every page.
+pub struct FindingsExport {
+    filter: std::sync::Arc<FindingFilter>,
+    after: Option<String>,
+    done: bool,
+}
+
+impl FindingsExport {
+    pub fn from_query(query: &str) -> ApiResult<Self> {
+        let findings: FindingsQuery = super::reports::list_query(query)?;
+        Ok(Self { filter: std::sync::Arc::new(findings.filter()?), after: None, done: false })
+    }
+}
+
+#[async_trait::async_trait]
+impl super::reports::Export for FindingsExport {
+    fn sheet(&self) -> &'static str {
+        "findings"
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &[
+            "id",
+            "kind",
+            "effect",
+            "user_id",
+            "user_principal_name",
+            "department",
+            "sku_id",
+            "sku_part_number",
+            "units",
+            "monthly_amount",
+            "currency",
+            "evidence",
+        ]
+    }
+
+    async fn next_page(
+        &mut self,
+        state: &crate::AppState,
+        tenant: &str,
+    ) -> anyhow::Result<Option<Vec<Vec<crate::export::Cell>>>> {
+        use crate::export::Cell;
+        if self.done {
+            return Ok(None);
+        }
+        let page = super::reports::PAGE;
+        let (lookup, filter, after) = (tenant.to_string(), self.filter.clone(), self.after.take());
+        let rows =
+            state.pool.run(move |conn| portal::findings_page(conn, &lookup, &filter, after.as_deref(), page)).await?;
+        self.done = (rows.len() as i64) < page;
+        self.after = rows.last().map(|r| r.id.clone());
+        Ok(Some(
+            rows.iter()
+                .map(|r| {
+                    vec![
+                        r.id.as_str().into(),
+                        r.kind.as_str().into(),
+                        r.effect.as_str().into(),
+                        r.user_id.clone().into(),
+                        r.user_principal_name.clone().into(),
+                        r.department.clone().into(),
+                        r.sku_id.clone().into(),
+                        r.sku_part_number.clone().into(),
+                        r.units.into(),
+                        r.amount_minor
+                            .map_or(Cell::Empty, |a| super::reports::money(a, r.currency.as_deref().unwrap_or(""))),
+                        r.currency.clone().into(),
+                        r.evidence.as_str().into(),
+                    ]
+                })
+                .collect(),
+        ))
+    }
+}

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, Money, Refusals, SnapshotInfo, State, Totals, cached_json, visible_tenant_at};
 use crate::auth::Principal;
+use crate::export::Cell;
 
 /// One SKU the tenant buys.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -237,4 +238,77 @@ pub async fn get_dashboard(
     // The tenant's name and feed are the collector's, read fresh with every request.
     let body = Dashboard { display_name: tenant.display_name, feed_state: tenant.feed_state, ..(*cached).clone() };
     Ok(cached_json(&req, &body))
+}
+
+/// The licences list as a report (one page: every SKU).
+pub struct LicencesExport {
+    done: bool,
+}
+
+impl LicencesExport {
+    pub fn from_query(query: &str) -> ApiResult<Self> {
+        let _: super::NoQuery = super::reports::list_query(query)?;
+        Ok(Self { done: false })
+    }
+}
+
+#[async_trait::async_trait]
+impl super::reports::Export for LicencesExport {
+    fn sheet(&self) -> &'static str {
+        "licences"
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &[
+            "sku_id",
+            "sku_part_number",
+            "capability_status",
+            "purchased",
+            "warning",
+            "assigned",
+            "available",
+            "over_assigned",
+            "unit_price",
+            "currency",
+            "price_origin",
+            "monthly_cost",
+            "monthly_waste",
+            "wasted_units",
+        ]
+    }
+
+    async fn next_page(&mut self, state: &crate::AppState, tenant: &str) -> anyhow::Result<Option<Vec<Vec<Cell>>>> {
+        use super::reports::{money, money_cells};
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(None);
+        }
+        let tenant = tenant.to_string();
+        let licences = state.pool.run(move |conn| load(conn, &tenant)).await?;
+        let rows = licences
+            .skus
+            .iter()
+            .map(|s| {
+                let [price, currency] = money_cells(s.unit_price.as_ref());
+                let waste =
+                    s.monthly_waste.iter().find(|w| Some(&w.currency) == s.unit_price.as_ref().map(|p| &p.currency));
+                vec![
+                    s.sku_id.as_str().into(),
+                    s.sku_part_number.as_str().into(),
+                    s.capability_status.as_str().into(),
+                    s.purchased.into(),
+                    s.warning.into(),
+                    s.assigned.into(),
+                    s.available.into(),
+                    s.over_assigned.into(),
+                    price,
+                    currency,
+                    s.price_source.clone().into(),
+                    s.monthly_cost.as_ref().map_or(Cell::Empty, |m| money(m.amount_minor, &m.currency)),
+                    waste.map_or(Cell::Empty, |w| money(w.amount_minor, &w.currency)),
+                    s.wasted_units.into(),
+                ]
+            })
+            .collect();
+        Ok(Some(rows))
+    }
 }

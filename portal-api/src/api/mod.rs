@@ -241,3 +241,8 @@ pub fn date_range(
     }
     Ok((from, to))
 }
+
+/// The query of an endpoint that takes none: anything given is refused, not silently ignored.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}

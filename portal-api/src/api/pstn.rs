@@ -221,3 +221,81 @@ pub async fn get_pstn(
     };
     Ok(cached_json(&req, &*body))
 }
+
+/// PSTN and Direct Routing use as a report: a row per group, source and currency (users page after page).
+pub struct PstnExport {
+    range: (NaiveDate, NaiveDate),
+    group_by: GroupBy,
+    after_user: Option<Option<String>>,
+}
+
+impl PstnExport {
+    pub fn from_query(query: &str) -> ApiResult<Self> {
+        let usage: UsageQuery = super::reports::list_query(query)?;
+        let range = date_range(usage.from, usage.to)?;
+        Ok(Self { range, group_by: usage.group_by.unwrap_or_default(), after_user: Some(None) })
+    }
+}
+
+#[async_trait::async_trait]
+impl super::reports::Export for PstnExport {
+    fn sheet(&self) -> &'static str {
+        "pstn-usage"
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &[
+            "key",
+            "user_principal_name",
+            "display_name",
+            "department",
+            "source",
+            "calls",
+            "seconds",
+            "minutes",
+            "charge",
+            "currency",
+        ]
+    }
+
+    async fn next_page(
+        &mut self,
+        state: &crate::AppState,
+        tenant: &str,
+    ) -> anyhow::Result<Option<Vec<Vec<crate::export::Cell>>>> {
+        use crate::export::Cell;
+        let Some(after) = self.after_user.take() else { return Ok(None) };
+        let (lookup, range, group_by, page) = (tenant.to_string(), self.range, self.group_by, super::reports::PAGE);
+        let found = state.pool.run(move |conn| rows(conn, &lookup, range, group_by, after.as_deref(), page)).await?;
+        let mut users: Vec<&str> = found.iter().map(|r| r.key.as_str()).collect();
+        users.dedup();
+        if let (GroupBy::User, Some(last)) = (group_by, users.last())
+            && users.len() as i64 == page
+        {
+            self.after_user = Some(Some((*last).to_string()));
+        }
+        Ok(Some(
+            found
+                .iter()
+                .map(|r| {
+                    vec![
+                        super::reports::key_cell(group_by, &r.key),
+                        r.user_principal_name.clone().into(),
+                        r.display_name.clone().into(),
+                        r.department.clone().into(),
+                        r.source.as_str().into(),
+                        r.calls.into(),
+                        r.seconds.into(),
+                        (r.seconds as f64 / 60.0).into(),
+                        if r.currency.is_empty() {
+                            Cell::Empty
+                        } else {
+                            super::reports::money(r.charge_minor, &r.currency)
+                        },
+                        r.currency.as_str().into(),
+                    ]
+                })
+                .collect(),
+        ))
+    }
+}

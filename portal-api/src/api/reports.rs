@@ -3,25 +3,21 @@
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::StreamExt;
-use serde::Deserialize;
 use sua_db::DbError;
-use sua_db::models::portal::{self, FindingFilter};
-use utoipa::IntoParams;
 
 use super::calls::GroupBy;
-use super::users::{Order, SortKey, UsersQuery, UsersRequest, prepare};
-use super::{ApiResult, Refusals, State, date_range, visible_tenant};
+use super::{ApiResult, Refusals, State, visible_tenant};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::export::{Cell, Exporter, Format};
 
 /// Rows read per query while exporting.
-const PAGE: i64 = 2_000;
+pub const PAGE: i64 = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Report {
@@ -34,6 +30,18 @@ enum Report {
 }
 
 impl Report {
+    /// The validated export of this report for the request's query (its list's own filters).
+    fn export(self, query: &str) -> ApiResult<Box<dyn Export>> {
+        Ok(match self {
+            Report::Licences => Box::new(super::licences::LicencesExport::from_query(query)?),
+            Report::Users => Box::new(super::users::UsersExport::from_query(query)?),
+            Report::Findings => Box::new(super::findings::FindingsExport::from_query(query)?),
+            Report::CallUsage => Box::new(super::calls::UsageExport::from_query(query)?),
+            Report::CallQuality => Box::new(super::calls::QualityExport::from_query(query)?),
+            Report::PstnUsage => Box::new(super::pstn::PstnExport::from_query(query)?),
+        })
+    }
+
     const ALL: &[(&str, Report)] = &[
         ("licences", Report::Licences),
         ("users", Report::Users),
@@ -44,53 +52,18 @@ impl Report {
     ];
 }
 
-/// The filters of the list being exported (each report reads its own).
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ReportQuery {
-    /// users: holding a licence or not.
-    pub licensed: Option<bool>,
-    /// users, findings: a SKU.
-    pub sku: Option<String>,
-    /// users, findings: a department.
-    pub department: Option<String>,
-    /// users: no successful sign-in in this many days.
-    #[param(minimum = 0, maximum = 3650)]
-    pub inactive_days: Option<i64>,
-    /// users: account enabled or not.
-    pub enabled: Option<bool>,
-    /// users: display name, principal name or mail contains this text.
-    #[param(max_length = 200)]
-    pub search: Option<String>,
-    /// users: sort key.
-    #[param(inline)]
-    pub sort: Option<SortKey>,
-    #[param(inline)]
-    pub order: Option<Order>,
-    /// findings: kind.
-    pub kind: Option<String>,
-    /// findings: a user id or principal name.
-    pub user: Option<String>,
-    /// call-usage, call-quality, pstn-usage: first day.
-    pub from: Option<NaiveDate>,
-    /// call-usage, call-quality, pstn-usage: last day.
-    pub to: Option<NaiveDate>,
-    /// call-usage, pstn-usage: grouping.
-    #[param(inline)]
-    pub group_by: Option<GroupBy>,
-}
-
 /// A list as a file: `licences`, `users`, `findings`, `call-usage`, `call-quality` or `pstn-usage`, as `.csv` or
-/// `.xlsx`. Money is in major units with its currency beside it (in XLSX a number in that currency's format),
-/// dates and instants (UTC) are dates, flags are booleans. `pstn-usage` has a row per group, source (`pstn` for
-/// Calling Plans, `direct_routing`) and currency, so that no amount is summed across currencies.
+/// `.xlsx`, with the filters of the list it exports (users: `licensed`, `sku`, `department`, `inactive_days`,
+/// `enabled`, `search`, `sort`, `order`; findings: `kind`, `sku`, `user`, `department`; call-usage and
+/// pstn-usage: `from`, `to`, `group_by`; call-quality: `from`, `to`). Money is in major units with its currency
+/// beside it (in XLSX a number in that currency's format), dates and instants (UTC) are dates, flags are
+/// booleans. `pstn-usage` has a row per group, source (`pstn` for Calling Plans, `direct_routing`) and currency,
+/// so that no amount is summed across currencies.
 #[utoipa::path(
     tag = "reports",
     params(
         ("tenant_id" = String, Path, description = "Customer tenant id"),
-        ("file" = String, Path, description = "`{report}.{csv|xlsx}`, e.g. `users.xlsx`"),
-        ReportQuery
+        ("file" = String, Path, description = "`{report}.{csv|xlsx}`, e.g. `users.xlsx`")
     ),
     responses(
         (status = 200, description = "The report, streamed", content(
@@ -106,7 +79,7 @@ pub async fn get_report(
     state: State,
     principal: Principal,
     path: web::Path<(String, String)>,
-    query: web::Query<ReportQuery>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let (tenant_id, file) = path.into_inner();
     let tenant = visible_tenant(&state, &principal, &tenant_id, false).await?;
@@ -120,14 +93,13 @@ pub async fn get_report(
         let names: Vec<&str> = Report::ALL.iter().map(|(n, _)| *n).collect();
         return Err(ApiError::NotFound(format!("no such report; reports are {}", names.join(", "))));
     };
-    let query = query.into_inner();
     // Everything that can be refused is checked before the first byte goes out.
-    let job = Job::new(report, &query)?;
+    let export = report.export(req.query_string())?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ApiError>>(4);
     let state: Arc<AppState> = state.get_ref().clone();
     let filename = format!("{}-{}-{}.{}", tenant.id, name, sua_core::clock::now().format("%Y%m%d"), format.extension());
     tokio::spawn(async move {
-        if let Err(error) = job.run(&state, &tenant.id, format, &tx).await {
+        if let Err(error) = stream(export, &state, &tenant.id, format, &tx).await {
             tracing::warn!(error = %error, tenant = %tenant.id, "export failed");
             let _ = tx.send(Err(export_error(error))).await;
         }
@@ -150,16 +122,6 @@ pub async fn get_report(
         .streaming(stream))
 }
 
-/// A validated export.
-enum Job {
-    Licences,
-    Users(UsersRequest, Option<String>),
-    Findings(FindingFilter),
-    CallUsage(NaiveDate, NaiveDate, GroupBy),
-    CallQuality(NaiveDate, NaiveDate),
-    PstnUsage(NaiveDate, NaiveDate, GroupBy),
-}
-
 type Sender = tokio::sync::mpsc::Sender<Result<Bytes, ApiError>>;
 
 /// An export's failure as the problem it answers when nothing was sent yet.
@@ -177,15 +139,50 @@ async fn send(tx: &Sender, bytes: Bytes) -> anyhow::Result<()> {
     tx.send(Ok(bytes)).await.map_err(|_| anyhow::anyhow!("the client went away"))
 }
 
+/// A list that can be exported: its sheet and columns, then its rows a page at a time. Implemented beside each
+/// resource's handler, which owns its query and its pages; [`stream`] writes any of them.
+#[async_trait::async_trait]
+pub trait Export: Send + 'static {
+    fn sheet(&self) -> &'static str;
+    fn columns(&self) -> &'static [&'static str];
+    /// The next page of rows; `None` once every row was given.
+    async fn next_page(&mut self, state: &AppState, tenant: &str) -> anyhow::Result<Option<Vec<Vec<Cell>>>>;
+}
+
+/// The list's own query, parsed as its endpoint parses it (unknown filters are refused).
+pub fn list_query<T: serde::de::DeserializeOwned>(query: &str) -> ApiResult<T> {
+    web::Query::<T>::from_query(query)
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::BadRequest(format!("this report does not take that query: {e}")))
+}
+
+/// Writes an export page by page into the response channel.
+async fn stream(
+    mut export: Box<dyn Export>,
+    state: &AppState,
+    tenant: &str,
+    format: Format,
+    tx: &Sender,
+) -> anyhow::Result<()> {
+    let mut out = Exporter::new(format, export.sheet(), export.columns());
+    while let Some(rows) = export.next_page(state, tenant).await? {
+        for row in &rows {
+            out.row(row);
+        }
+        send(tx, out.take()).await?;
+    }
+    send(tx, out.finish()).await
+}
+
 /// An amount and its currency, as two cells.
-fn money_cells(m: Option<&super::Money>) -> [Cell; 2] {
+pub fn money_cells(m: Option<&super::Money>) -> [Cell; 2] {
     match m {
         Some(m) => [money(m.amount_minor, &m.currency), Cell::Text(m.currency.clone())],
         None => [Cell::Empty, Cell::Empty],
     }
 }
 
-fn money(amount_minor: i64, currency: &str) -> Cell {
+pub fn money(amount_minor: i64, currency: &str) -> Cell {
     if currency.is_empty() {
         Cell::Int(amount_minor)
     } else {
@@ -193,349 +190,10 @@ fn money(amount_minor: i64, currency: &str) -> Cell {
     }
 }
 
-impl Job {
-    fn new(report: Report, q: &ReportQuery) -> ApiResult<Self> {
-        Ok(match report {
-            Report::Licences => Job::Licences,
-            Report::Users => {
-                let users = UsersQuery {
-                    licensed: q.licensed,
-                    sku: q.sku.clone(),
-                    department: q.department.clone(),
-                    inactive_days: q.inactive_days,
-                    enabled: q.enabled,
-                    search: q.search.clone(),
-                    sort: q.sort,
-                    order: q.order,
-                    limit: Some(PAGE),
-                    cursor: None,
-                };
-                let (request, sku) = UsersRequest::parse(&users, PAGE, PAGE)?;
-                Job::Users(request, sku)
-            }
-            Report::Findings => {
-                let findings = super::findings::FindingsQuery {
-                    kind: q.kind.clone(),
-                    sku: q.sku.clone(),
-                    user: q.user.clone(),
-                    department: q.department.clone(),
-                    limit: None,
-                    cursor: None,
-                };
-                Job::Findings(findings.filter()?)
-            }
-            Report::CallUsage => {
-                let (from, to) = date_range(q.from, q.to)?;
-                Job::CallUsage(from, to, q.group_by.unwrap_or_default())
-            }
-            Report::CallQuality => {
-                let (from, to) = date_range(q.from, q.to)?;
-                Job::CallQuality(from, to)
-            }
-            Report::PstnUsage => {
-                let (from, to) = date_range(q.from, q.to)?;
-                Job::PstnUsage(from, to, q.group_by.unwrap_or_default())
-            }
-        })
-    }
-
-    async fn run(self, state: &AppState, tenant_id: &str, format: Format, tx: &Sender) -> anyhow::Result<()> {
-        let tenant = tenant_id.to_string();
-        match self {
-            Job::Licences => {
-                let mut out = Exporter::new(
-                    format,
-                    "licences",
-                    &[
-                        "sku_id",
-                        "sku_part_number",
-                        "capability_status",
-                        "purchased",
-                        "warning",
-                        "assigned",
-                        "available",
-                        "over_assigned",
-                        "unit_price",
-                        "currency",
-                        "price_origin",
-                        "monthly_cost",
-                        "monthly_waste",
-                        "wasted_units",
-                    ],
-                );
-                let licences = state.pool.run(move |conn| super::licences::load(conn, &tenant)).await?;
-                for s in &licences.skus {
-                    let [price, currency] = money_cells(s.unit_price.as_ref());
-                    let waste = s
-                        .monthly_waste
-                        .iter()
-                        .find(|w| Some(&w.currency) == s.unit_price.as_ref().map(|p| &p.currency));
-                    out.row(&[
-                        s.sku_id.as_str().into(),
-                        s.sku_part_number.as_str().into(),
-                        s.capability_status.as_str().into(),
-                        s.purchased.into(),
-                        s.warning.into(),
-                        s.assigned.into(),
-                        s.available.into(),
-                        s.over_assigned.into(),
-                        price,
-                        currency,
-                        s.price_source.clone().into(),
-                        s.monthly_cost.as_ref().map_or(Cell::Empty, |m| money(m.amount_minor, &m.currency)),
-                        waste.map_or(Cell::Empty, |w| money(w.amount_minor, &w.currency)),
-                        s.wasted_units.into(),
-                    ]);
-                }
-                send(tx, out.finish()).await
-            }
-            Job::Users(mut request, sku) => {
-                let mut out = Exporter::new(
-                    format,
-                    "users",
-                    &[
-                        "id",
-                        "user_principal_name",
-                        "display_name",
-                        "department",
-                        "job_title",
-                        "account_enabled",
-                        "created_at",
-                        "last_sign_in",
-                        "licences",
-                        "monthly_cost",
-                        "currency",
-                    ],
-                );
-                let lookup = tenant.clone();
-                let (context, prepared) = state.pool.run(move |conn| prepare(conn, &lookup, request, sku)).await?;
-                let context = Arc::new(context);
-                if let Some(prepared) = prepared {
-                    request = prepared;
-                    loop {
-                        let ctx = context.clone();
-                        let (users, next, back) = state
-                            .pool
-                            .run(move |conn| -> Result<_, DbError> {
-                                let (users, next) = ctx.page(conn, &request)?;
-                                Ok((users, next, request))
-                            })
-                            .await?;
-                        request = back;
-                        for u in &users {
-                            let parts: Vec<String> = u
-                                .licences
-                                .iter()
-                                .map(|l| l.sku_part_number.clone().unwrap_or_else(|| l.sku_id.clone()))
-                                .collect();
-                            let cost = u.monthly_cost.first();
-                            let [amount, currency] = money_cells(cost);
-                            out.row(&[
-                                u.id.as_str().into(),
-                                u.user_principal_name.as_str().into(),
-                                u.display_name.as_str().into(),
-                                u.department.clone().into(),
-                                u.job_title.clone().into(),
-                                u.account_enabled.into(),
-                                u.created_at.into(),
-                                u.last_sign_in.into(),
-                                parts.join(" ").into(),
-                                amount,
-                                currency,
-                            ]);
-                        }
-                        send(tx, out.take()).await?;
-                        if next.is_none() {
-                            break;
-                        }
-                        request.after = next;
-                    }
-                }
-                send(tx, out.finish()).await
-            }
-            Job::Findings(filter) => {
-                let mut out = Exporter::new(
-                    format,
-                    "findings",
-                    &[
-                        "id",
-                        "kind",
-                        "effect",
-                        "user_id",
-                        "user_principal_name",
-                        "department",
-                        "sku_id",
-                        "sku_part_number",
-                        "units",
-                        "monthly_amount",
-                        "currency",
-                        "evidence",
-                    ],
-                );
-                let filter = Arc::new(filter);
-                let mut after: Option<String> = None;
-                loop {
-                    let (lookup, f, from) = (tenant.clone(), filter.clone(), after.clone());
-                    let rows = state
-                        .pool
-                        .run(move |conn| portal::findings_page(conn, &lookup, &f, from.as_deref(), PAGE))
-                        .await?;
-                    for r in &rows {
-                        out.row(&[
-                            r.id.as_str().into(),
-                            r.kind.as_str().into(),
-                            r.effect.as_str().into(),
-                            r.user_id.clone().into(),
-                            r.user_principal_name.clone().into(),
-                            r.department.clone().into(),
-                            r.sku_id.clone().into(),
-                            r.sku_part_number.clone().into(),
-                            r.units.into(),
-                            r.amount_minor.map_or(Cell::Empty, |a| money(a, r.currency.as_deref().unwrap_or(""))),
-                            r.currency.clone().into(),
-                            r.evidence.as_str().into(),
-                        ]);
-                    }
-                    send(tx, out.take()).await?;
-                    if (rows.len() as i64) < PAGE {
-                        break;
-                    }
-                    after = rows.last().map(|r| r.id.clone());
-                }
-                send(tx, out.finish()).await
-            }
-            Job::CallUsage(from, to, group_by) => {
-                let mut out = Exporter::new(
-                    format,
-                    "call-usage",
-                    &[
-                        "key",
-                        "user_principal_name",
-                        "display_name",
-                        "department",
-                        "calls",
-                        "group_calls",
-                        "peer_calls",
-                        "seconds",
-                        "video_calls",
-                        "pstn_calls",
-                        "streams",
-                        "poor_streams",
-                    ],
-                );
-                let mut after = String::new();
-                loop {
-                    let (lookup, from_user) = (tenant.clone(), after.clone());
-                    let usage = state
-                        .pool
-                        .run(move |conn| super::calls::load(conn, &lookup, from, to, group_by, &from_user, PAGE))
-                        .await?;
-                    for i in &usage.items {
-                        let c = &i.counts;
-                        out.row(&[
-                            key_cell(group_by, &i.key),
-                            i.user_principal_name.clone().into(),
-                            i.display_name.clone().into(),
-                            i.department.clone().into(),
-                            c.calls.into(),
-                            c.group_calls.into(),
-                            c.peer_calls.into(),
-                            c.seconds.into(),
-                            c.video_calls.into(),
-                            c.pstn_calls.into(),
-                            c.streams.into(),
-                            c.poor_streams.into(),
-                        ]);
-                    }
-                    send(tx, out.take()).await?;
-                    match (group_by, usage.items.last(), usage.next_cursor) {
-                        (GroupBy::User, Some(last), Some(_)) => after = last.key.clone(),
-                        _ => break,
-                    }
-                }
-                send(tx, out.finish()).await
-            }
-            Job::CallQuality(from, to) => {
-                let mut out =
-                    Exporter::new(format, "call-quality", &["day", "calls", "streams", "poor_streams", "poor_ratio"]);
-                let quality = state.pool.run(move |conn| super::calls::quality_of(conn, &tenant, from, to)).await?;
-                for d in &quality.days {
-                    out.row(&[
-                        d.day.into(),
-                        d.calls.into(),
-                        d.streams.into(),
-                        d.poor_streams.into(),
-                        d.poor_ratio.into(),
-                    ]);
-                }
-                send(tx, out.finish()).await
-            }
-            Job::PstnUsage(from, to, group_by) => pstn_usage(state, tenant, (from, to), group_by, format, tx).await,
-        }
-    }
-}
-
 /// A grouping's key: a day is a date, a user id or department text.
-fn key_cell(group_by: GroupBy, key: &str) -> Cell {
+pub fn key_cell(group_by: GroupBy, key: &str) -> Cell {
     match (group_by, key.parse::<NaiveDate>()) {
         (GroupBy::Day, Ok(day)) => day.into(),
         _ => key.into(),
     }
-}
-
-/// PSTN and Direct Routing use, a row per group, source and currency (pages of users when grouped by user).
-async fn pstn_usage(
-    state: &AppState,
-    tenant: String,
-    range: (NaiveDate, NaiveDate),
-    group_by: GroupBy,
-    format: Format,
-    tx: &Sender,
-) -> anyhow::Result<()> {
-    let mut out = Exporter::new(
-        format,
-        "pstn-usage",
-        &[
-            "key",
-            "user_principal_name",
-            "display_name",
-            "department",
-            "source",
-            "calls",
-            "seconds",
-            "minutes",
-            "charge",
-            "currency",
-        ],
-    );
-    let mut after: Option<String> = None;
-    loop {
-        let (lookup, from_user) = (tenant.clone(), after.clone());
-        let rows = state
-            .pool
-            .run(move |conn| super::pstn::rows(conn, &lookup, range, group_by, from_user.as_deref(), PAGE))
-            .await?;
-        for r in &rows {
-            out.row(&[
-                key_cell(group_by, &r.key),
-                r.user_principal_name.clone().into(),
-                r.display_name.clone().into(),
-                r.department.clone().into(),
-                r.source.as_str().into(),
-                r.calls.into(),
-                r.seconds.into(),
-                (r.seconds as f64 / 60.0).into(),
-                if r.currency.is_empty() { Cell::Empty } else { money(r.charge_minor, &r.currency) },
-                r.currency.as_str().into(),
-            ]);
-        }
-        send(tx, out.take()).await?;
-        let mut users: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-        users.dedup();
-        match (group_by, users.last()) {
-            (GroupBy::User, Some(last)) if users.len() as i64 == PAGE => after = Some((*last).to_string()),
-            _ => break,
-        }
-    }
-    send(tx, out.finish()).await
 }

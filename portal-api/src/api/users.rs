@@ -287,3 +287,97 @@ pub async fn list_users(
         .await?;
     Ok(cached_json(&req, &body))
 }
+
+/// The users list as a report: its filters and sort, every page.
+pub struct UsersExport {
+    request: Option<UsersRequest>,
+    sku: Option<String>,
+    context: Option<std::sync::Arc<UsersContext>>,
+}
+
+impl UsersExport {
+    pub fn from_query(query: &str) -> ApiResult<Self> {
+        let mut users: UsersQuery = super::reports::list_query(query)?;
+        users.limit = Some(super::reports::PAGE);
+        users.cursor = None;
+        let (request, sku) = UsersRequest::parse(&users, super::reports::PAGE, super::reports::PAGE)?;
+        Ok(Self { request: Some(request), sku, context: None })
+    }
+}
+
+#[async_trait::async_trait]
+impl super::reports::Export for UsersExport {
+    fn sheet(&self) -> &'static str {
+        "users"
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &[
+            "id",
+            "user_principal_name",
+            "display_name",
+            "department",
+            "job_title",
+            "account_enabled",
+            "created_at",
+            "last_sign_in",
+            "licences",
+            "monthly_cost",
+            "currency",
+        ]
+    }
+
+    async fn next_page(
+        &mut self,
+        state: &crate::AppState,
+        tenant: &str,
+    ) -> anyhow::Result<Option<Vec<Vec<crate::export::Cell>>>> {
+        let Some(mut request) = self.request.take() else { return Ok(None) };
+        let context = match &self.context {
+            Some(context) => context.clone(),
+            None => {
+                let (lookup, sku) = (tenant.to_string(), self.sku.take());
+                let (context, prepared) = state.pool.run(move |conn| prepare(conn, &lookup, request, sku)).await?;
+                let context = std::sync::Arc::new(context);
+                self.context = Some(context.clone());
+                // A SKU that matches nobody: an empty list.
+                let Some(prepared) = prepared else { return Ok(None) };
+                request = prepared;
+                context
+            }
+        };
+        let (users, next, mut request) = state
+            .pool
+            .run(move |conn| -> Result<_, DbError> {
+                let (users, next) = context.page(conn, &request)?;
+                Ok((users, next, request))
+            })
+            .await?;
+        let rows = users
+            .iter()
+            .map(|u| {
+                let parts: Vec<String> =
+                    u.licences.iter().map(|l| l.sku_part_number.clone().unwrap_or_else(|| l.sku_id.clone())).collect();
+                let [amount, currency] = super::reports::money_cells(u.monthly_cost.first());
+                vec![
+                    u.id.as_str().into(),
+                    u.user_principal_name.as_str().into(),
+                    u.display_name.as_str().into(),
+                    u.department.clone().into(),
+                    u.job_title.clone().into(),
+                    u.account_enabled.into(),
+                    u.created_at.into(),
+                    u.last_sign_in.into(),
+                    parts.join(" ").into(),
+                    amount,
+                    currency,
+                ]
+            })
+            .collect();
+        if next.is_some() {
+            request.after = next;
+            self.request = Some(request);
+        }
+        Ok(Some(rows))
+    }
+}
