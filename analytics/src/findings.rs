@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
-use sua_db::models::{FindingRow, SnapshotData};
+use sua_db::models::{FindingRow, SnapshotData, UserRow};
 
 pub use sua_domain::findings::*;
-use sua_domain::prices::{DOWNGRADES, PriceBook};
+use sua_domain::prices::{DOWNGRADES, Price, PriceBook};
 
 /// Teams Phone Standard (`MCOEV`).
 pub const TEAMS_PHONE_PLAN: &str = "4828c8ec-dc2e-4779-b502-87ac9ce28ab7";
@@ -55,29 +55,67 @@ fn covered(plan: &str, given: &BTreeSet<&str>) -> bool {
     given.contains(plan) || SUPERSEDES.iter().any(|(sup, sub)| *sub == plan && given.contains(sup))
 }
 
-/// The findings of one tenant, ordered by id.
+/// A licence a user holds: the SKU and the plans disabled in it.
+type Held<'a> = (&'a str, BTreeSet<&'a str>);
+
+/// What every rule reads: the inputs, the SKUs with the plans they give users, and who holds what.
+struct Rules<'a> {
+    inputs: &'a Inputs<'a>,
+    skus: BTreeMap<&'a str, Sku<'a>>,
+    held: BTreeMap<&'a str, Vec<Held<'a>>>,
+    /// A PSTN call at or after this time counts as recent.
+    phone_since: NaiveDateTime,
+}
+
+/// The findings of one tenant, ordered by id. Each user's licences go through the rules in order, and a licence a
+/// rule claims is not looked at by the later ones.
 pub fn compute(inputs: &Inputs<'_>) -> Vec<FindingRow> {
-    let snapshot = inputs.snapshot;
-    let mut skus: BTreeMap<&str, Sku<'_>> = snapshot
-        .skus
-        .iter()
-        .map(|s| (s.sku_id.as_str(), Sku { part_number: s.sku_part_number.as_str(), user_plans: BTreeSet::new() }))
-        .collect();
-    for plan in &snapshot.plans {
-        if plan.applies_to.eq_ignore_ascii_case("User")
-            && let Some(sku) = skus.get_mut(plan.sku_id.as_str())
-        {
-            sku.user_plans.insert(plan.plan_id.as_str());
-        }
-    }
-    let mut held: BTreeMap<&str, Vec<(&str, BTreeSet<&str>)>> = BTreeMap::new();
-    for assignment in &snapshot.assignments {
-        let disabled: BTreeSet<&str> = assignment.disabled_plans.split(',').filter(|s| !s.is_empty()).collect();
-        held.entry(assignment.user_id.as_str()).or_default().push((assignment.sku_id.as_str(), disabled));
-    }
+    let rules = Rules::new(inputs);
     let mut out = Vec::new();
-    let finding = |kind: &str, user: Option<&sua_db::models::UserRow>, sku_id: &str, units: i64| {
-        let part = skus.get(sku_id).map(|s| s.part_number.to_string());
+    for user in &inputs.snapshot.users {
+        let Some(licences) = rules.held.get(user.id.as_str()) else { continue };
+        if rules.excluded(user)
+            || rules.disabled_account(user, licences, &mut out)
+            || rules.inactive(user, licences, &mut out)
+        {
+            continue;
+        }
+        let mut claimed = BTreeSet::new();
+        rules.redundant_licences(user, licences, &mut claimed, &mut out);
+        rules.unused_phone_licences(user, licences, &mut claimed, &mut out);
+        rules.downgrade_candidates(user, licences, &claimed, &mut out);
+    }
+    rules.seats(&mut out);
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+impl<'a> Rules<'a> {
+    fn new(inputs: &'a Inputs<'a>) -> Self {
+        let snapshot = inputs.snapshot;
+        let mut skus: BTreeMap<&str, Sku<'_>> = snapshot
+            .skus
+            .iter()
+            .map(|s| (s.sku_id.as_str(), Sku { part_number: s.sku_part_number.as_str(), user_plans: BTreeSet::new() }))
+            .collect();
+        for plan in &snapshot.plans {
+            if plan.applies_to.eq_ignore_ascii_case("User")
+                && let Some(sku) = skus.get_mut(plan.sku_id.as_str())
+            {
+                sku.user_plans.insert(plan.plan_id.as_str());
+            }
+        }
+        let mut held: BTreeMap<&str, Vec<Held<'_>>> = BTreeMap::new();
+        for assignment in &snapshot.assignments {
+            let disabled: BTreeSet<&str> = assignment.disabled_plans.split(',').filter(|s| !s.is_empty()).collect();
+            held.entry(assignment.user_id.as_str()).or_default().push((assignment.sku_id.as_str(), disabled));
+        }
+        let phone_since = inputs.as_of - Duration::days(inputs.settings.phone_idle_days);
+        Self { inputs, skus, held, phone_since }
+    }
+
+    fn finding(&self, kind: &str, user: Option<&UserRow>, sku_id: &str, units: i64) -> FindingRow {
+        let inputs = self.inputs;
         FindingRow {
             tenant_id: inputs.tenant_id.to_string(),
             id: format!("{kind}:{}:{sku_id}", user.map_or("-", |u| u.id.as_str())),
@@ -87,7 +125,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<FindingRow> {
             user_principal_name: user.map(|u| u.user_principal_name.clone()),
             department: user.and_then(|u| u.department.clone()),
             sku_id: Some(sku_id.to_string()),
-            sku_part_number: part,
+            sku_part_number: self.skus.get(sku_id).map(|s| s.part_number.to_string()),
             units,
             effect: "saving".into(),
             amount_minor: None,
@@ -95,147 +133,201 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<FindingRow> {
             evidence: String::new(),
             computed_at: inputs.computed_at,
         }
-    };
-    let price_of = |sku_id: &str| skus.get(sku_id).and_then(|s| inputs.prices.get(s.part_number));
-    let priced = |mut row: FindingRow, units: i64, evidence: serde_json::Value| {
-        if let Some(price) = row.sku_id.as_deref().and_then(price_of) {
+    }
+
+    fn price_of(&self, sku_id: &str) -> Option<&Price> {
+        self.skus.get(sku_id).and_then(|s| self.inputs.prices.get(s.part_number))
+    }
+
+    /// A finding of `units` of its SKU at the SKU's price, with its evidence.
+    fn priced(&self, mut row: FindingRow, units: i64, evidence: serde_json::Value) -> FindingRow {
+        if let Some(price) = row.sku_id.as_deref().and_then(|sku| self.price_of(sku)) {
             row.amount_minor = Some(price.amount_minor * units);
             row.currency = Some(price.currency.clone());
         }
         row.evidence = evidence.to_string();
         row
-    };
-    let phone_since = inputs.as_of - Duration::days(inputs.settings.phone_idle_days);
+    }
 
-    for user in &snapshot.users {
-        let Some(licences) = held.get(user.id.as_str()) else { continue };
-        let excluded = inputs.settings.excluded.contains(&user.id)
-            || inputs.settings.excluded.contains(&user.user_principal_name.to_ascii_lowercase());
-        if excluded {
-            continue;
+    /// The plans of a SKU a user may use (those not disabled in the assignment).
+    fn enabled_plans(&self, sku_id: &str, disabled: &BTreeSet<&str>) -> BTreeSet<&'a str> {
+        self.skus
+            .get(sku_id)
+            .map(|s| s.user_plans.iter().copied().filter(|p| !disabled.contains(p)).collect())
+            .unwrap_or_default()
+    }
+
+    fn excluded(&self, user: &UserRow) -> bool {
+        let excluded = &self.inputs.settings.excluded;
+        excluded.contains(&user.id) || excluded.contains(&user.user_principal_name.to_ascii_lowercase())
+    }
+
+    /// Rule 1: a disabled account frees every licence it holds; true when the rule took the user.
+    fn disabled_account(&self, user: &UserRow, licences: &[Held<'_>], out: &mut Vec<FindingRow>) -> bool {
+        if user.account_enabled != Some(false) {
+            return false;
         }
-        let mut claimed: BTreeSet<&str> = BTreeSet::new();
-        // 1. Disabled accounts.
-        if user.account_enabled == Some(false) {
-            for (sku, _) in licences {
-                let evidence = json!({"account_enabled": false});
-                out.push(priced(finding(DISABLED_ACCOUNT, Some(user), sku, 1), 1, evidence));
-                claimed.insert(sku);
-            }
-            continue;
+        for (sku, _) in licences {
+            out.push(self.priced(
+                self.finding(DISABLED_ACCOUNT, Some(user), sku, 1),
+                1,
+                json!({"account_enabled": false}),
+            ));
         }
-        // 2. Never signed in, or not for `inactive_days` (only when measured; new accounts have grace).
+        true
+    }
+
+    /// Rule 2: never signed in, or not for `inactive_days`: only when sign-ins are measured, and new accounts have grace;
+    /// true when the rule took the user.
+    fn inactive(&self, user: &UserRow, licences: &[Held<'_>], out: &mut Vec<FindingRow>) -> bool {
+        let (inputs, settings) = (self.inputs, self.inputs.settings);
         let new_account = user
             .created_at
-            .is_some_and(|created| created > inputs.as_of - Duration::days(inputs.settings.new_account_grace_days));
-        if inputs.sign_in_measured && !new_account {
-            let kind = match user.last_successful_sign_in {
-                None => Some(NEVER_SIGNED_IN),
-                Some(at) if at < inputs.as_of - Duration::days(inputs.settings.inactive_days) => Some(INACTIVE_USER),
-                Some(_) => None,
-            };
-            if let Some(kind) = kind {
-                for (sku, _) in licences {
-                    let evidence = json!({
-                        "last_successful_sign_in": user.last_successful_sign_in,
-                        "inactive_days": inputs.settings.inactive_days,
-                        "created_at": user.created_at,
-                    });
-                    out.push(priced(finding(kind, Some(user), sku, 1), 1, evidence));
-                }
-                continue;
-            }
+            .is_some_and(|created| created > inputs.as_of - Duration::days(settings.new_account_grace_days));
+        if !inputs.sign_in_measured || new_account {
+            return false;
         }
-        // 3. Redundant: every user plan of the SKU is given by the user's other licences (fewest plans first, so
-        //    of two licences covering each other the smaller one is the redundant one).
-        let enabled_plans = |sku_id: &str, disabled: &BTreeSet<&str>| -> BTreeSet<&str> {
-            skus.get(sku_id)
-                .map(|s| s.user_plans.iter().copied().filter(|p| !disabled.contains(p)).collect())
-                .unwrap_or_default()
+        let kind = match user.last_successful_sign_in {
+            None => NEVER_SIGNED_IN,
+            Some(at) if at < inputs.as_of - Duration::days(settings.inactive_days) => INACTIVE_USER,
+            Some(_) => return false,
         };
-        let mut order: Vec<&(&str, BTreeSet<&str>)> = licences.iter().collect();
-        order.sort_by_key(|(sku, _)| (skus.get(sku).map_or(0, |s| s.user_plans.len()), *sku));
-        for (sku, _) in &order {
-            let own = skus.get(sku).map(|s| &s.user_plans);
-            let Some(own) = own.filter(|p| !p.is_empty()) else { continue };
+        for (sku, _) in licences {
+            let evidence = json!({
+                "last_successful_sign_in": user.last_successful_sign_in,
+                "inactive_days": settings.inactive_days,
+                "created_at": user.created_at,
+            });
+            out.push(self.priced(self.finding(kind, Some(user), sku, 1), 1, evidence));
+        }
+        true
+    }
+
+    /// Rule 3, redundant: every user plan of the SKU is given by the user's other licences (fewest plans first, so of
+    /// two licences covering each other the smaller one is the redundant one).
+    fn redundant_licences<'l>(
+        &self,
+        user: &UserRow,
+        licences: &'l [Held<'a>],
+        claimed: &mut BTreeSet<&'l str>,
+        out: &mut Vec<FindingRow>,
+    ) {
+        let mut order: Vec<&Held<'a>> = licences.iter().collect();
+        order.sort_by_key(|(sku, _)| (self.skus.get(sku).map_or(0, |s| s.user_plans.len()), *sku));
+        for (sku, _) in order {
+            let Some(own) = self.skus.get(sku).map(|s| &s.user_plans).filter(|p| !p.is_empty()) else { continue };
             let mut others: BTreeSet<&str> = BTreeSet::new();
             let mut givers = Vec::new();
             for (other, disabled) in licences {
                 if other != sku && !claimed.contains(other) {
-                    let plans = enabled_plans(other, disabled);
+                    let plans = self.enabled_plans(other, disabled);
                     if own.iter().any(|p| covered(p, &plans)) {
-                        givers.push(skus.get(other).map_or(*other, |s| s.part_number));
+                        givers.push(self.skus.get(other).map_or(*other, |s| s.part_number));
                     }
                     others.extend(plans);
                 }
             }
             if own.iter().all(|p| covered(p, &others)) {
                 let evidence = json!({"plans": own, "given_by": givers});
-                out.push(priced(finding(REDUNDANT_LICENCE, Some(user), sku, 1), 1, evidence));
+                out.push(self.priced(self.finding(REDUNDANT_LICENCE, Some(user), sku, 1), 1, evidence));
                 claimed.insert(sku);
             }
         }
-        let last_pstn = inputs.last_pstn_call.get(&user.id).copied();
-        let dialled_recently = last_pstn.is_some_and(|at| at >= phone_since);
-        // 4. Teams Phone or calling-plan licences (add-ons made only of such plans) with no PSTN call.
+    }
+
+    /// The user's last PSTN call, and whether it falls within `phone_idle_days`.
+    fn last_pstn_call(&self, user: &UserRow) -> (Option<NaiveDateTime>, bool) {
+        let last = self.inputs.last_pstn_call.get(&user.id).copied();
+        (last, last.is_some_and(|at| at >= self.phone_since))
+    }
+
+    /// Rule 4: Teams Phone or calling-plan licences (add-ons made only of such plans) with no PSTN call.
+    fn unused_phone_licences<'l>(
+        &self,
+        user: &UserRow,
+        licences: &'l [Held<'a>],
+        claimed: &mut BTreeSet<&'l str>,
+        out: &mut Vec<FindingRow>,
+    ) {
+        let (last_pstn, dialled_recently) = self.last_pstn_call(user);
+        if dialled_recently {
+            return;
+        }
         for (sku, _) in licences {
-            if claimed.contains(sku) || dialled_recently {
+            if claimed.contains(sku) {
                 continue;
             }
-            let Some(own) = skus.get(sku).map(|s| &s.user_plans).filter(|p| !p.is_empty()) else { continue };
+            let Some(own) = self.skus.get(sku).map(|s| &s.user_plans).filter(|p| !p.is_empty()) else { continue };
             if own.iter().all(|p| *p == TEAMS_PHONE_PLAN || CALLING_PLANS.contains(p)) {
-                let evidence = json!({"last_pstn_call": last_pstn, "phone_idle_days": inputs.settings.phone_idle_days});
-                out.push(priced(finding(UNUSED_PHONE_LICENCE, Some(user), sku, 1), 1, evidence));
+                let evidence =
+                    json!({"last_pstn_call": last_pstn, "phone_idle_days": self.inputs.settings.phone_idle_days});
+                out.push(self.priced(self.finding(UNUSED_PHONE_LICENCE, Some(user), sku, 1), 1, evidence));
                 claimed.insert(sku);
             }
         }
-        // 5. Suites whose calling features (Teams Phone) go unused: the cheaper suite without them would do.
+    }
+
+    /// Rule 5: suites whose calling features (Teams Phone) go unused: the cheaper suite without them would do; the
+    /// saving is the difference of the two prices.
+    fn downgrade_candidates(
+        &self,
+        user: &UserRow,
+        licences: &[Held<'a>],
+        claimed: &BTreeSet<&str>,
+        out: &mut Vec<FindingRow>,
+    ) {
+        let (last_pstn, dialled_recently) = self.last_pstn_call(user);
+        if dialled_recently {
+            return;
+        }
+        let prices = self.inputs.prices;
         for (sku, disabled) in licences {
-            if claimed.contains(sku) || dialled_recently {
+            if claimed.contains(sku) {
                 continue;
             }
-            let Some(part) = skus.get(sku).map(|s| s.part_number) else { continue };
+            let Some(part) = self.skus.get(sku).map(|s| s.part_number) else { continue };
             let Some((_, to)) = DOWNGRADES.iter().find(|(from, _)| from.eq_ignore_ascii_case(part)) else { continue };
-            if !enabled_plans(sku, disabled).contains(TEAMS_PHONE_PLAN) {
+            if !self.enabled_plans(sku, disabled).contains(TEAMS_PHONE_PLAN) {
                 continue;
             }
-            let mut row = finding(DOWNGRADE_CANDIDATE, Some(user), sku, 1);
-            if let (Some(from), Some(target)) = (inputs.prices.get(part), inputs.prices.get(to))
+            let mut row = self.finding(DOWNGRADE_CANDIDATE, Some(user), sku, 1);
+            if let (Some(from), Some(target)) = (prices.get(part), prices.get(to))
                 && from.currency == target.currency
             {
                 row.amount_minor = Some(from.amount_minor - target.amount_minor);
                 row.currency = Some(from.currency.clone());
             }
             row.evidence = json!({"downgrade_to": to, "last_pstn_call": last_pstn,
-                                  "phone_idle_days": inputs.settings.phone_idle_days})
+                                  "phone_idle_days": self.inputs.settings.phone_idle_days})
             .to_string();
             out.push(row);
         }
     }
 
-    // Seats: bought and held by nobody; held beyond what was bought.
-    for sku in &snapshot.skus {
-        if !matches!(sku.capability_status.as_str(), "Enabled" | "Warning") {
-            continue;
-        }
-        let available = sku.enabled - sku.consumed;
-        let free = price_of(&sku.sku_id).is_some_and(|p| p.amount_minor == 0);
-        if available > 0 && !free {
-            let evidence = json!({"enabled": sku.enabled, "warning": sku.warning, "consumed": sku.consumed,
-                                  "action": "reducible at renewal"});
-            out.push(priced(finding(UNASSIGNED_SEATS, None, &sku.sku_id, available), available, evidence));
-        }
-        let over = sku.consumed - sku.enabled - sku.warning;
-        if over > 0 {
-            let evidence = json!({"enabled": sku.enabled, "warning": sku.warning, "consumed": sku.consumed,
-                                  "action": "buy or unassign before the true-up"});
-            let mut row = priced(finding(OVER_ASSIGNED, None, &sku.sku_id, over), over, evidence);
-            row.effect = "cost".into();
-            out.push(row);
+    /// Seats: bought and held by nobody (a saving at renewal); held beyond what was bought (a cost at true-up).
+    fn seats(&self, out: &mut Vec<FindingRow>) {
+        for sku in &self.inputs.snapshot.skus {
+            if !matches!(sku.capability_status.as_str(), "Enabled" | "Warning") {
+                continue;
+            }
+            let available = sku.enabled - sku.consumed;
+            let free = self.price_of(&sku.sku_id).is_some_and(|p| p.amount_minor == 0);
+            if available > 0 && !free {
+                let evidence = json!({"enabled": sku.enabled, "warning": sku.warning, "consumed": sku.consumed,
+                                      "action": "reducible at renewal"});
+                let row = self.finding(UNASSIGNED_SEATS, None, &sku.sku_id, available);
+                out.push(self.priced(row, available, evidence));
+            }
+            let over = sku.consumed - sku.enabled - sku.warning;
+            if over > 0 {
+                let evidence = json!({"enabled": sku.enabled, "warning": sku.warning, "consumed": sku.consumed,
+                                      "action": "buy or unassign before the true-up"});
+                let mut row = self.priced(self.finding(OVER_ASSIGNED, None, &sku.sku_id, over), over, evidence);
+                row.effect = "cost".into();
+                out.push(row);
+            }
         }
     }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
 }
 
 #[cfg(test)]
