@@ -10,66 +10,52 @@
 //! recomputes a missing or stale entry while the others for the same key wait for it instead of running the
 //! same queries.
 
-use std::any::Any;
-use std::collections::HashMap;
+use std::any::{Any, TypeId};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-struct Entry {
-    /// The data version the value reflects at least.
-    version: i64,
-    at: Instant,
-    value: Arc<dyn Any + Send + Sync>,
-}
-
-type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
+/// `(tenant, kind, data version, value type)`: an entry is for one version of the tenant's data, so a write is
+/// never served from before it; older versions' entries are simply no longer asked for and age out.
+type Key = (String, String, i64, TypeId);
 
 pub struct Cache {
-    ttl: Duration,
-    slots: Mutex<HashMap<(String, String), Slot>>,
+    entries: Option<moka::future::Cache<Key, Arc<dyn Any + Send + Sync>>>,
 }
+
+/// Entries kept at most (a tenant has a handful of aggregates, and a few date ranges of each).
+const CAPACITY: u64 = 20_000;
 
 impl Cache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, slots: Mutex::default() }
+        let entries =
+            (!ttl.is_zero()).then(|| moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build());
+        Self { entries }
     }
 
-    fn slot(&self, tenant: &str, kind: &str) -> Slot {
-        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slots.len() > 10_000 {
-            // Keys include date ranges; forget the expired ones rather than grow.
-            let ttl = self.ttl;
-            slots.retain(|_, slot| slot.try_lock().map_or(true, |e| e.as_ref().is_some_and(|e| e.at.elapsed() < ttl)));
-        }
-        slots.entry((tenant.to_string(), kind.to_string())).or_default().clone()
-    }
-
-    /// The cached value of `(tenant, kind)` when it reflects data `version` (read by the caller before this call)
-    /// and has not expired; otherwise `compute`'s (stored when it succeeds).
-    pub async fn get_or<T, E, F, Fut>(&self, tenant: &str, kind: &str, version: i64, compute: F) -> Result<Arc<T>, E>
+    /// The cached value of `(tenant, kind)` for data `version` (read by the caller before this call) when it has
+    /// not expired; otherwise `compute`'s, stored when it succeeds. Concurrent callers for one key share a single
+    /// computation, and its error.
+    pub async fn get_or<T, E, F, Fut>(
+        &self,
+        tenant: &str,
+        kind: &str,
+        version: i64,
+        compute: F,
+    ) -> Result<Arc<T>, Arc<E>>
     where
         T: Send + Sync + 'static,
+        E: Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        if self.ttl.is_zero() {
-            return compute().await.map(Arc::new);
-        }
-        let slot = self.slot(tenant, kind);
-        let mut entry = slot.lock().await;
-        if let Some(cached) = entry.as_ref()
-            && cached.version >= version
-            && cached.at.elapsed() < self.ttl
-            && let Ok(value) = cached.value.clone().downcast::<T>()
-        {
-            return Ok(value);
-        }
-        let value = Arc::new(compute().await?);
-        // A newer version stored meanwhile was read before this computation began: the value reflects it too.
-        let version = entry.as_ref().map_or(version, |cached| cached.version.max(version));
-        *entry = Some(Entry { version, at: Instant::now(), value: value.clone() });
-        Ok(value)
+        let Some(entries) = &self.entries else { return compute().await.map(Arc::new).map_err(Arc::new) };
+        let key = (tenant.to_string(), kind.to_string(), version, TypeId::of::<T>());
+        let value = entries
+            .try_get_with(key, async move { compute().await.map(|v| Arc::new(v) as Arc<dyn Any + Send + Sync>) })
+            .await?;
+        #[expect(clippy::expect_used, reason = "the key holds the value's type, so the entry is of that type")]
+        Ok(value.downcast::<T>().expect("an entry of the keyed type"))
     }
 }
 
@@ -86,7 +72,6 @@ mod tests {
         let compute = || async { Ok::<_, ()>(runs.fetch_add(1, Ordering::SeqCst)) };
         assert_eq!(*cache.get_or("t", "k", 1, compute).await.unwrap(), 0);
         assert_eq!(*cache.get_or("t", "k", 1, compute).await.unwrap(), 0, "same version: reused");
-        assert_eq!(*cache.get_or("t", "k", 0, compute).await.unwrap(), 0, "an older reader gets newer data");
         assert_eq!(*cache.get_or("t", "k", 2, compute).await.unwrap(), 1, "the version moved: recomputed");
         assert_eq!(*cache.get_or("u", "k", 2, compute).await.unwrap(), 2, "tenants are apart");
         // A failure is not cached.
@@ -95,15 +80,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_entry_expires_after_its_ttl_whatever_the_version() {
-        let cache = Cache::new(Duration::from_millis(1));
+    async fn concurrent_callers_of_one_key_share_one_computation() {
+        let cache = Cache::new(Duration::from_secs(3600));
+        let runs = AtomicUsize::new(0);
+        let compute = || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(7)
+        };
+        let answers = futures::future::join_all((0..8).map(|_| cache.get_or("t", "k", 1, compute))).await;
+        assert!(answers.iter().all(|a| a.as_deref() == Ok(&7)));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn with_no_ttl_nothing_is_kept() {
+        let cache = Cache::new(Duration::ZERO);
         let runs = AtomicUsize::new(0);
         let compute = || async { Ok::<_, ()>(runs.fetch_add(1, Ordering::SeqCst)) };
         cache.get_or("t", "k", 1, compute).await.unwrap();
-        let stored = Instant::now();
-        while stored.elapsed() <= Duration::from_millis(1) {
-            tokio::task::yield_now().await;
-        }
         assert_eq!(*cache.get_or("t", "k", 1, compute).await.unwrap(), 1);
     }
 }

@@ -76,6 +76,19 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
+        Self::from(&error)
+    }
+}
+
+/// A database error several requests waited on together (one computation of a cached aggregate).
+impl From<std::sync::Arc<DbError>> for ApiError {
+    fn from(error: std::sync::Arc<DbError>) -> Self {
+        Self::from(error.as_ref())
+    }
+}
+
+impl From<&DbError> for ApiError {
+    fn from(error: &DbError) -> Self {
         match error {
             // Every connection busy (overload) or the database unreachable: try again, not a bug.
             DbError::Pool(why) => {

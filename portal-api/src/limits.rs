@@ -1,41 +1,40 @@
-//! Token-bucket rate limits per caller (`tid/oid` for signed-in users, `ip/…` for refused requests).
+//! Rate limits per caller (`tid/oid` for signed-in users, `ip/…` for refused requests): a generic cell rate
+//! (GCRA) limiter per key from `governor`, with a burst.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Governor};
 
 use crate::error::ApiError;
 
 pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    limiter: Governor<String, DefaultKeyedStateStore<String>, DefaultClock>,
+    clock: DefaultClock,
 }
 
 impl RateLimiter {
     pub fn new(per_second: u32, burst: u32) -> Self {
-        Self { per_second: f64::from(per_second.max(1)), burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+        let per_second = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let clock = DefaultClock::default();
+        Self {
+            limiter: Governor::new(Quota::per_second(per_second).allow_burst(burst), Default::default(), clock.clone()),
+            clock,
+        }
     }
 
-    /// Takes one token from `key`'s bucket, or says how long to wait.
+    /// Takes one request from `key`'s allowance, or says how long to wait (whole seconds, at least one).
     pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > 100_000 {
-            // Forget callers whose buckets have refilled: they are indistinguishable from new ones.
-            let full = self.burst / self.per_second;
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() < full);
+        if self.limiter.len() > 100_000 {
+            // Forget callers whose allowance has refilled: they are indistinguishable from new ones.
+            self.limiter.retain_recent();
         }
-        let (tokens, at) = buckets.entry(key.to_string()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - *tokens) / self.per_second).ceil().max(1.0);
-            Err(ApiError::TooManyRequests(wait as u64))
-        }
+        self.limiter.check_key(&key.to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::TooManyRequests(wait.as_secs_f64().ceil().max(1.0) as u64)
+        })
     }
 }
 
