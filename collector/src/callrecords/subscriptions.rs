@@ -17,7 +17,7 @@ use sua_db::Pool;
 use sua_db::models::{SubscriptionRow, TenantRow, subscriptions};
 
 use super::backfill::Backfills;
-use crate::graph::{Api, GraphClient, GraphError};
+use crate::graph::{Api, GraphClient, GraphError, GraphRequest};
 
 pub const RESOURCE: &str = "/communications/callRecords";
 
@@ -169,7 +169,11 @@ impl Subscriptions {
         let expires = sub.expires_at.and_utc();
         let renewed = if renew || expires - now < self.renew_before {
             let body = json!({ "expirationDateTime": (now + self.lifetime).to_rfc3339() });
-            match self.graph.send(tenant_id, Api::Subscriptions, Method::PATCH, &url, Some(&body), &[]).await {
+            match self
+                .graph
+                .send(GraphRequest::with_body(tenant_id, Api::Subscriptions, Method::PATCH, &url, &body))
+                .await
+            {
                 Ok(response) => {
                     let answer: Value = response.json().await.unwrap_or_default();
                     tracing::info!(tenant = tenant_id, subscription = %sub.id, "call-record subscription renewed");
@@ -211,7 +215,13 @@ impl Subscriptions {
         });
         let response = self
             .graph
-            .send(tenant_id, Api::Subscriptions, Method::POST, &self.graph.url("/subscriptions"), Some(&body), &[])
+            .send(GraphRequest::with_body(
+                tenant_id,
+                Api::Subscriptions,
+                Method::POST,
+                &self.graph.url("/subscriptions"),
+                &body,
+            ))
             .await?;
         let created: Value =
             response.json().await.map_err(|e| GraphError::Malformed { attempts: 1, message: e.to_string() })?;

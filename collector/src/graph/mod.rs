@@ -25,6 +25,28 @@ struct GraphMetrics {
     retries: IntCounterVec,
 }
 
+/// One Graph request: the tenant and budget it counts against, and what is sent.
+#[derive(Debug, Clone)]
+pub struct GraphRequest<'a> {
+    pub tenant: &'a str,
+    pub api: Api,
+    pub method: Method,
+    pub url: &'a str,
+    pub body: Option<&'a Value>,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> GraphRequest<'a> {
+    pub fn get(tenant: &'a str, api: Api, url: &'a str) -> Self {
+        Self { tenant, api, method: Method::GET, url, body: None, headers: &[] }
+    }
+
+    /// A request with a JSON body (`POST`, `PATCH`).
+    pub fn with_body(tenant: &'a str, api: Api, method: Method, url: &'a str, body: &'a Value) -> Self {
+        Self { tenant, api, method, url, body: Some(body), headers: &[] }
+    }
+}
+
 /// The Graph client every collector component shares; cheap to clone.
 #[derive(Clone)]
 pub struct GraphClient {
@@ -105,15 +127,8 @@ impl GraphClient {
     }
 
     /// Sends one request with retries; returns the first 2xx or 3xx response.
-    pub async fn send(
-        &self,
-        tenant: &str,
-        api: Api,
-        method: Method,
-        url: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
-    ) -> Result<reqwest::Response, GraphError> {
+    pub async fn send(&self, request: GraphRequest<'_>) -> Result<reqwest::Response, GraphError> {
+        let GraphRequest { tenant, api, method, url, body, headers } = request;
         let attempts = self.max_retries + 1;
         let mut last_status = None;
         let mut throttled = false;
@@ -214,7 +229,7 @@ impl GraphClient {
         let attempts = self.max_retries + 1;
         let mut last = String::new();
         for attempt in 1..=attempts {
-            let response = self.send(tenant, api, Method::GET, url, None, headers).await?;
+            let response = self.send(GraphRequest { headers, ..GraphRequest::get(tenant, api, url) }).await?;
             let bytes = response.bytes().await;
             match bytes
                 .map_err(|e| e.to_string())
@@ -255,7 +270,7 @@ impl GraphClient {
 
     /// A request answered with `302 Found`: returns the `Location` (report downloads).
     pub async fn redirect_location(&self, tenant: &str, api: Api, url: &str) -> Result<String, GraphError> {
-        let response = self.send(tenant, api, Method::GET, url, None, &[]).await?;
+        let response = self.send(GraphRequest::get(tenant, api, url)).await?;
         if !response.status().is_redirection() {
             return Err(GraphError::Unexpected(format!("expected a redirect from {url}, got {}", response.status())));
         }
