@@ -9,14 +9,18 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::anyhow;
+use anyhow::Context;
 use chrono::NaiveDateTime;
+use serde::Deserialize;
 use serde_json::Value;
 use sua_db::models::{
     CallParticipantRow, CallRecordRow, CallSegmentRow, CallSessionRow, CallStreamRow, CallUserFactRow, NormalisedCall,
 };
+use sua_domain::graph::call_records::{
+    CallRecord, Endpoint, EndpointKind, Identity, IdentitySet, MediaStream, PartyKind, Segment,
+};
 
-use super::{instant, opt_text, parse_duration, text};
+use super::parse_duration;
 
 /// CQD: audio streams with at most this many packets are not classified.
 pub const MIN_PACKETS: i64 = 500;
@@ -44,60 +48,8 @@ pub fn audio_poor(
     )
 }
 
-/// Who an endpoint (a session's or segment's caller or callee) is: `(kind, id)`.
-fn endpoint(value: &Value) -> (String, Option<String>) {
-    let lower = |v: &Value| v.as_str().map(str::to_ascii_lowercase);
-    if let Some(user) = value.pointer("/associatedIdentity/id").filter(|v| v.is_string()) {
-        return ("user".into(), lower(user));
-    }
-    if let Some(identity) = value.get("identity").filter(|v| v.is_object()) {
-        let (kind, id) = identity_kind(identity);
-        return (kind.into(), id);
-    }
-    match value.get("@odata.type").and_then(Value::as_str) {
-        Some(t) if t.ends_with("serviceEndpoint") => ("service".into(), None),
-        _ => ("unknown".into(), None),
-    }
-}
-
-/// The kind and id of an identitySet (user, phone, guest, application, …).
-fn identity_kind(identity: &Value) -> (&'static str, Option<String>) {
-    let id_of = |key: &str| identity.get(key).filter(|v| v.is_object()).map(|v| v.get("id").and_then(Value::as_str));
-    if let Some(id) = id_of("user") {
-        return ("user", id.map(str::to_ascii_lowercase));
-    }
-    if let Some(id) = id_of("phone") {
-        return ("phone", id.map(str::to_string));
-    }
-    if let Some(id) = id_of("guest") {
-        return ("guest", id.map(str::to_string));
-    }
-    if let Some(id) = id_of("application").or_else(|| id_of("applicationInstance")) {
-        return ("application", id.map(str::to_string));
-    }
-    ("unknown", None)
-}
-
-fn display_name(identity: &Value) -> Option<String> {
-    ["user", "phone", "guest", "application", "applicationInstance"]
-        .iter()
-        .find_map(|k| identity.get(*k).and_then(|v| v.get("displayName")).and_then(Value::as_str))
-        .map(str::to_string)
-}
-
-fn modalities(value: &Value) -> Vec<String> {
-    value
-        .get("modalities")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
-fn ms(value: &Value, field: &str) -> Option<f64> {
-    value.get(field).and_then(Value::as_str).and_then(parse_duration).map(|s| s * 1000.0)
+fn ms(value: Option<&str>) -> Option<f64> {
+    value.and_then(parse_duration).map(|s| s * 1000.0)
 }
 
 /// Seconds covered by the union of intervals.
@@ -121,6 +73,12 @@ fn covered_seconds(mut spans: Vec<(NaiveDateTime, NaiveDateTime)>) -> i64 {
     total.max(0)
 }
 
+/// Who an endpoint is, as `(kind, id)` rows store it.
+fn endpoint(endpoint: Option<&Endpoint>) -> (String, Option<String>) {
+    let (kind, id) = endpoint.map_or((EndpointKind::Unknown, None), Endpoint::who);
+    (kind.as_str().to_string(), id)
+}
+
 /// The record row and its children. `raw` is the record's JSON as it arrived (kept as is); `received_at` stamps
 /// the row.
 pub fn call_record(
@@ -130,179 +88,236 @@ pub fn call_record(
     received_at: NaiveDateTime,
 ) -> anyhow::Result<(CallRecordRow, NormalisedCall)> {
     let record = super::without_nul(record);
-    let record: &Value = &record;
-    let id = text(record, "id")?.to_ascii_lowercase();
-    let version = record.get("version").and_then(Value::as_i64).ok_or_else(|| anyhow!("call record has no version"))?;
-    let start_at = instant(record, "startDateTime")?;
-    let end_at = instant(record, "endDateTime")?;
-    let call_type = opt_text(record, "type").unwrap_or_else(|| "unknown".into());
-    let record_modalities = modalities(record);
-    let organizer = record.get("organizer_v2").filter(|v| v.is_object());
-    let organizer_key = organizer.and_then(|o| o.get("id")).and_then(Value::as_str).map(str::to_string);
+    let record = CallRecord::deserialize(&*record).context("the call record is not as Graph documents it")?;
+    let call = Call { tenant: tenant_id, id: record.id.to_ascii_lowercase() };
+    let mut out = NormalisedCall { participants: call.participants(&record), ..NormalisedCall::default() };
+    let usage = call.sessions(&record, &mut out);
+    let (start_at, end_at) = (record.start_date_time.0, record.end_date_time.0);
+    let duration_seconds = (end_at - start_at).num_seconds().max(0);
+    let pstn = out.participants.iter().any(|p| p.kind == "phone");
+    out.user_facts = call.user_facts(&record, &out.participants, usage.by_user, duration_seconds, pstn);
+    let organizer_key = record.organizer.as_ref().and_then(|o| o.id.clone());
     // The organizer's user id (a participant's id is the user's id for users).
-    let organizer_id = organizer
-        .and_then(|o| o.get("identity"))
-        .and_then(|i| identity_kind(i).1)
+    let organizer_id = record
+        .organizer
+        .as_ref()
+        .and_then(|o| o.identity.as_ref())
+        .and_then(|i| identity_id(i.party()))
         .or_else(|| organizer_key.as_deref().map(str::to_ascii_lowercase));
-    let day = start_at.date();
-    let tenant = tenant_id.to_string();
+    let row = CallRecordRow {
+        tenant_id: tenant_id.to_string(),
+        id: call.id,
+        version: record.version,
+        call_type: record.call_type.clone().unwrap_or_else(|| "unknown".into()),
+        start_at,
+        end_at,
+        modalities: record.modalities.join(","),
+        organizer_id,
+        raw: raw.to_string(),
+        received_at,
+        day: Some(start_at.date()),
+        duration_seconds,
+        participants: i32::try_from(out.participants.len()).unwrap_or(i32::MAX),
+        pstn,
+        streams: usage.streams,
+        poor_streams: usage.poor_streams,
+    };
+    Ok((row, out))
+}
 
-    let mut out = NormalisedCall::default();
-    let mut participants: BTreeMap<String, CallParticipantRow> = BTreeMap::new();
-    let listed = record.get("participants_v2").and_then(Value::as_array).into_iter().flatten();
-    for participant in listed.chain(organizer) {
-        let identity = participant.get("identity").unwrap_or(&Value::Null);
-        let (kind, ident) = identity_kind(identity);
-        let Some(key) = participant.get("id").and_then(Value::as_str).map(str::to_string).or_else(|| ident.clone())
-        else {
-            continue;
-        };
-        let is_organizer = organizer_key.as_deref() == Some(key.as_str());
-        let entry = participants.entry(key.clone()).or_insert_with(|| CallParticipantRow {
-            tenant_id: tenant.clone(),
-            call_id: id.clone(),
-            participant_key: key,
-            kind: kind.to_string(),
-            user_id: (kind == "user").then(|| ident.clone()).flatten(),
-            phone: (kind == "phone").then(|| ident.clone()).flatten(),
-            display_name: display_name(identity),
-            organizer: false,
-        });
-        entry.organizer |= is_organizer;
-    }
-    out.participants = participants.into_values().collect();
+/// A user's id in lower case, a phone number or another party's id as Graph wrote it.
+fn identity_id((kind, identity): (PartyKind, Option<&Identity>)) -> Option<String> {
+    let id = identity.and_then(|i| i.id.as_deref())?;
+    Some(if kind == PartyKind::User { id.to_ascii_lowercase() } else { id.to_string() })
+}
 
-    // Per user: the time their sessions cover and the streams of the segments they were an end of.
-    let mut user_spans: BTreeMap<String, Vec<(NaiveDateTime, NaiveDateTime)>> = BTreeMap::new();
-    let mut user_streams: BTreeMap<String, (i32, i32)> = BTreeMap::new();
-    let (mut streams, mut poor_streams) = (0i32, 0i32);
-    for session in record.get("sessions").and_then(Value::as_array).into_iter().flatten() {
-        let session_id = text(session, "id")?.to_string();
-        let (s_start, s_end) = (instant(session, "startDateTime")?, instant(session, "endDateTime")?);
-        let (caller_kind, caller_id) = endpoint(session.get("caller").unwrap_or(&Value::Null));
-        let (callee_kind, callee_id) = endpoint(session.get("callee").unwrap_or(&Value::Null));
-        for (kind, user) in [(&caller_kind, &caller_id), (&callee_kind, &callee_id)] {
-            if let (true, Some(user)) = (kind == "user", user) {
-                user_spans.entry(user.clone()).or_default().push((s_start, s_end.max(s_start)));
-            }
+/// One call being normalised.
+struct Call<'a> {
+    tenant: &'a str,
+    id: String,
+}
+
+/// What the sessions tell about the call's use: streams and poor ones, in all and per user.
+#[derive(Default)]
+struct SessionUsage {
+    streams: i32,
+    poor_streams: i32,
+    by_user: BTreeMap<String, UserUsage>,
+}
+
+/// The time a user's sessions cover and the streams of the segments they were an end of.
+#[derive(Default)]
+struct UserUsage {
+    spans: Vec<(NaiveDateTime, NaiveDateTime)>,
+    streams: i32,
+    poor_streams: i32,
+}
+
+impl Call<'_> {
+    /// Everyone in `participants_v2` and the organizer, once each.
+    fn participants(&self, record: &CallRecord) -> Vec<CallParticipantRow> {
+        let organizer_key = record.organizer.as_ref().and_then(|o| o.id.as_deref());
+        let mut participants: BTreeMap<String, CallParticipantRow> = BTreeMap::new();
+        for participant in record.participants.iter().chain(record.organizer.as_ref()) {
+            let (kind, identity) = participant.identity.as_ref().map_or((PartyKind::Unknown, None), IdentitySet::party);
+            let ident = identity_id((kind, identity));
+            let Some(key) = participant.id.clone().or_else(|| ident.clone()) else { continue };
+            let is_organizer = organizer_key == Some(key.as_str());
+            let entry = participants.entry(key.clone()).or_insert_with(|| CallParticipantRow {
+                tenant_id: self.tenant.to_string(),
+                call_id: self.id.clone(),
+                participant_key: key,
+                kind: kind.as_str().to_string(),
+                user_id: (kind == PartyKind::User).then(|| ident.clone()).flatten(),
+                phone: (kind == PartyKind::Phone).then(|| ident.clone()).flatten(),
+                display_name: identity.and_then(|i| i.display_name.clone()),
+                organizer: false,
+            });
+            entry.organizer |= is_organizer;
         }
-        out.sessions.push(CallSessionRow {
-            tenant_id: tenant.clone(),
-            call_id: id.clone(),
-            session_id: session_id.clone(),
-            start_at: s_start,
-            end_at: s_end,
-            modalities: modalities(session).join(","),
-            caller_kind,
-            caller_id,
-            callee_kind,
-            callee_id,
-        });
-        for segment in session.get("segments").and_then(Value::as_array).into_iter().flatten() {
-            let segment_id = text(segment, "id")?.to_string();
-            let (caller_kind, caller_id) = endpoint(segment.get("caller").unwrap_or(&Value::Null));
-            let (callee_kind, callee_id) = endpoint(segment.get("callee").unwrap_or(&Value::Null));
-            let ends: Vec<String> = [(&caller_kind, &caller_id), (&callee_kind, &callee_id)]
-                .into_iter()
-                .filter(|(k, _)| k.as_str() == "user")
-                .filter_map(|(_, id)| id.clone())
-                .collect();
-            let mut ordinal = 0;
-            for media in segment.get("media").and_then(Value::as_array).into_iter().flatten() {
-                let label = opt_text(media, "label").unwrap_or_default();
-                for stream in media.get("streams").and_then(Value::as_array).into_iter().flatten() {
-                    let audio = label.contains("audio") || stream.get("audioCodec").is_some_and(|c| c.is_string());
-                    let packets = stream.get("packetUtilization").and_then(Value::as_i64);
-                    let loss = stream.get("averagePacketLossRate").and_then(Value::as_f64);
-                    let jitter = ms(stream, "averageJitter");
-                    let round_trip = ms(stream, "averageRoundTripTime");
-                    let poor = if audio { audio_poor(packets, loss, jitter, round_trip) } else { None };
-                    streams += 1;
-                    poor_streams += i32::from(poor == Some(true));
-                    for user in &ends {
-                        let entry = user_streams.entry(user.clone()).or_default();
-                        entry.0 += 1;
-                        entry.1 += i32::from(poor == Some(true));
-                    }
-                    out.streams.push(CallStreamRow {
-                        tenant_id: tenant.clone(),
-                        call_id: id.clone(),
-                        session_id: session_id.clone(),
-                        segment_id: segment_id.clone(),
-                        ordinal,
-                        media_label: label.clone(),
-                        direction: opt_text(stream, "streamDirection").unwrap_or_default(),
-                        audio,
-                        avg_packet_loss: loss,
-                        avg_jitter_ms: jitter,
-                        avg_round_trip_ms: round_trip,
-                        packet_utilization: packets,
-                        poor,
-                    });
-                    ordinal += 1;
+        participants.into_values().collect()
+    }
+
+    /// Session, segment and stream rows; what they tell about each user's use.
+    fn sessions(&self, record: &CallRecord, out: &mut NormalisedCall) -> SessionUsage {
+        let mut usage = SessionUsage::default();
+        for session in &record.sessions {
+            let (start, end) = (session.start_date_time.0, session.end_date_time.0);
+            let (caller_kind, caller_id) = endpoint(session.caller.as_ref());
+            let (callee_kind, callee_id) = endpoint(session.callee.as_ref());
+            for (kind, user) in [(&caller_kind, &caller_id), (&callee_kind, &callee_id)] {
+                if let (true, Some(user)) = (kind == "user", user) {
+                    usage.by_user.entry(user.clone()).or_default().spans.push((start, end.max(start)));
                 }
             }
-            out.segments.push(CallSegmentRow {
-                tenant_id: tenant.clone(),
-                call_id: id.clone(),
-                session_id: session_id.clone(),
-                segment_id,
-                start_at: instant(segment, "startDateTime")?,
-                end_at: instant(segment, "endDateTime")?,
+            out.sessions.push(CallSessionRow {
+                tenant_id: self.tenant.to_string(),
+                call_id: self.id.clone(),
+                session_id: session.id.clone(),
+                start_at: start,
+                end_at: end,
+                modalities: session.modalities.join(","),
                 caller_kind,
                 caller_id,
                 callee_kind,
                 callee_id,
             });
+            for segment in &session.segments {
+                self.segment(&session.id, segment, &mut usage, out);
+            }
         }
+        out.sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+        out.sessions.dedup_by(|a, b| a.session_id == b.session_id);
+        out.segments.sort_by(|a, b| (&a.session_id, &a.segment_id).cmp(&(&b.session_id, &b.segment_id)));
+        out.segments.dedup_by(|a, b| a.session_id == b.session_id && a.segment_id == b.segment_id);
+        usage
     }
-    out.sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
-    out.sessions.dedup_by(|a, b| a.session_id == b.session_id);
-    out.segments.sort_by(|a, b| (&a.session_id, &a.segment_id).cmp(&(&b.session_id, &b.segment_id)));
-    out.segments.dedup_by(|a, b| a.session_id == b.session_id && a.segment_id == b.segment_id);
 
-    let duration_seconds = (end_at - start_at).num_seconds().max(0);
-    let pstn = out.participants.iter().any(|p| p.kind == "phone");
-    let group = call_type == "groupCall";
-    let video = record_modalities.iter().any(|m| m == "video");
-    let mut users: Vec<String> = out.participants.iter().filter_map(|p| p.user_id.clone()).collect();
-    users.sort();
-    users.dedup();
-    for user in users {
-        let seconds = user_spans.remove(&user).map_or(duration_seconds, covered_seconds);
-        let (user_stream_count, user_poor) = user_streams.get(&user).copied().unwrap_or_default();
-        out.user_facts.push(CallUserFactRow {
-            tenant_id: tenant.clone(),
-            call_id: id.clone(),
-            user_id: user,
-            day,
-            group_call: i32::from(group),
-            video: i32::from(video),
-            pstn: i32::from(pstn),
-            seconds,
-            streams: user_stream_count,
-            poor_streams: user_poor,
+    fn segment(&self, session_id: &str, segment: &Segment, usage: &mut SessionUsage, out: &mut NormalisedCall) {
+        let (caller_kind, caller_id) = endpoint(segment.caller.as_ref());
+        let (callee_kind, callee_id) = endpoint(segment.callee.as_ref());
+        let ends: Vec<String> = [(&caller_kind, &caller_id), (&callee_kind, &callee_id)]
+            .into_iter()
+            .filter(|(k, _)| k.as_str() == "user")
+            .filter_map(|(_, id)| id.clone())
+            .collect();
+        let mut ordinal = 0;
+        for media in &segment.media {
+            let label = media.label.clone().unwrap_or_default();
+            for stream in &media.streams {
+                let row = self.stream(session_id, &segment.id, ordinal, &label, stream);
+                let poor = i32::from(row.poor == Some(true));
+                usage.streams += 1;
+                usage.poor_streams += poor;
+                for user in &ends {
+                    let entry = usage.by_user.entry(user.clone()).or_default();
+                    entry.streams += 1;
+                    entry.poor_streams += poor;
+                }
+                out.streams.push(row);
+                ordinal += 1;
+            }
+        }
+        out.segments.push(CallSegmentRow {
+            tenant_id: self.tenant.to_string(),
+            call_id: self.id.clone(),
+            session_id: session_id.to_string(),
+            segment_id: segment.id.clone(),
+            start_at: segment.start_date_time.0,
+            end_at: segment.end_date_time.0,
+            caller_kind,
+            caller_id,
+            callee_kind,
+            callee_id,
         });
     }
-    let row = CallRecordRow {
-        tenant_id: tenant,
-        id,
-        version,
-        call_type,
-        start_at,
-        end_at,
-        modalities: record_modalities.join(","),
-        organizer_id,
-        raw: raw.to_string(),
-        received_at,
-        day: Some(day),
-        duration_seconds,
-        participants: i32::try_from(out.participants.len()).unwrap_or(i32::MAX),
-        pstn,
-        streams,
-        poor_streams,
-    };
-    Ok((row, out))
+
+    /// A stream with its metrics; audio streams classified by CQD's thresholds.
+    fn stream(
+        &self,
+        session_id: &str,
+        segment_id: &str,
+        ordinal: i32,
+        label: &str,
+        stream: &MediaStream,
+    ) -> CallStreamRow {
+        let audio = label.contains("audio") || stream.audio_codec.is_some();
+        let packets = stream.packet_utilization;
+        let loss = stream.average_packet_loss_rate;
+        let jitter = ms(stream.average_jitter.as_deref());
+        let round_trip = ms(stream.average_round_trip_time.as_deref());
+        CallStreamRow {
+            tenant_id: self.tenant.to_string(),
+            call_id: self.id.clone(),
+            session_id: session_id.to_string(),
+            segment_id: segment_id.to_string(),
+            ordinal,
+            media_label: label.to_string(),
+            direction: stream.stream_direction.clone().unwrap_or_default(),
+            audio,
+            avg_packet_loss: loss,
+            avg_jitter_ms: jitter,
+            avg_round_trip_ms: round_trip,
+            packet_utilization: packets,
+            poor: if audio { audio_poor(packets, loss, jitter, round_trip) } else { None },
+        }
+    }
+
+    /// One row per user of the tenant in the call: the time their sessions cover (the call's when none names
+    /// them) and their streams.
+    fn user_facts(
+        &self,
+        record: &CallRecord,
+        participants: &[CallParticipantRow],
+        mut by_user: BTreeMap<String, UserUsage>,
+        duration_seconds: i64,
+        pstn: bool,
+    ) -> Vec<CallUserFactRow> {
+        let group = record.call_type.as_deref() == Some("groupCall");
+        let video = record.modalities.iter().any(|m| m == "video");
+        let mut users: Vec<String> = participants.iter().filter_map(|p| p.user_id.clone()).collect();
+        users.sort();
+        users.dedup();
+        users
+            .into_iter()
+            .map(|user| {
+                let usage = by_user.remove(&user).unwrap_or_default();
+                let seconds = if usage.spans.is_empty() { duration_seconds } else { covered_seconds(usage.spans) };
+                CallUserFactRow {
+                    tenant_id: self.tenant.to_string(),
+                    call_id: self.id.clone(),
+                    user_id: user,
+                    day: record.start_date_time.0.date(),
+                    group_call: i32::from(group),
+                    video: i32::from(video),
+                    pstn: i32::from(pstn),
+                    seconds,
+                    streams: usage.streams,
+                    poor_streams: usage.poor_streams,
+                }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -2,49 +2,49 @@
 
 use anyhow::{Context, anyhow};
 use chrono::NaiveDate;
+use serde::Deserialize;
 use serde_json::Value;
 use sua_db::models::{AssignmentRow, SkuPlanRow, SkuRow, TeamsActivityRow, UserRow};
+use sua_domain::graph::directory::{Page, SubscribedSku, User};
 
-use super::{opt_instant, opt_text, text, text_without_nul, without_nul};
+use super::{non_empty, text_without_nul, without_nul};
 
-fn items(body: &Value) -> anyhow::Result<&Vec<Value>> {
-    body.get("value").and_then(Value::as_array).ok_or_else(|| anyhow!("the body has no value array"))
-}
-
-fn units(value: &Value, field: &str) -> i64 {
-    value.get(field).and_then(Value::as_i64).unwrap_or(0)
+/// A page's items as Graph documents them.
+fn page<T: serde::de::DeserializeOwned>(body: &Value, what: &str) -> anyhow::Result<Vec<T>> {
+    let body = without_nul(body);
+    let page =
+        Page::<T>::deserialize(&*body).with_context(|| format!("the {what} page is not as Graph documents it"))?;
+    Ok(page.value)
 }
 
 /// The body of `GET /subscribedSkus`.
 pub fn skus(run_id: &str, tenant_id: &str, body: &Value) -> anyhow::Result<(Vec<SkuRow>, Vec<SkuPlanRow>)> {
-    let body = without_nul(body);
-    let body: &Value = &body;
     let mut rows = Vec::new();
     let mut plans = Vec::new();
-    for sku in items(body)? {
-        let sku_id = text(sku, "skuId")?.to_ascii_lowercase();
-        let prepaid = sku.get("prepaidUnits").unwrap_or(&Value::Null);
+    for sku in page::<SubscribedSku>(body, "subscribedSkus")? {
+        let sku_id = sku.sku_id.to_ascii_lowercase();
+        let prepaid = &sku.prepaid_units;
         rows.push(SkuRow {
             run_id: run_id.to_string(),
             tenant_id: tenant_id.to_string(),
             sku_id: sku_id.clone(),
-            sku_part_number: text(sku, "skuPartNumber")?.to_string(),
-            capability_status: opt_text(sku, "capabilityStatus").unwrap_or_else(|| "Enabled".into()),
-            applies_to: opt_text(sku, "appliesTo").unwrap_or_else(|| "User".into()),
-            enabled: units(prepaid, "enabled"),
-            warning: units(prepaid, "warning"),
-            suspended: units(prepaid, "suspended"),
-            locked_out: units(prepaid, "lockedOut"),
-            consumed: units(sku, "consumedUnits"),
+            sku_part_number: sku.sku_part_number.clone(),
+            capability_status: non_empty(sku.capability_status).unwrap_or_else(|| "Enabled".into()),
+            applies_to: non_empty(sku.applies_to).unwrap_or_else(|| "User".into()),
+            enabled: prepaid.enabled,
+            warning: prepaid.warning,
+            suspended: prepaid.suspended,
+            locked_out: prepaid.locked_out,
+            consumed: sku.consumed_units,
         });
-        for plan in sku.get("servicePlans").and_then(Value::as_array).into_iter().flatten() {
+        for plan in sku.service_plans {
             plans.push(SkuPlanRow {
                 run_id: run_id.to_string(),
                 sku_id: sku_id.clone(),
-                plan_id: text(plan, "servicePlanId")?.to_ascii_lowercase(),
-                plan_name: opt_text(plan, "servicePlanName").unwrap_or_default(),
-                applies_to: opt_text(plan, "appliesTo").unwrap_or_else(|| "User".into()),
-                provisioning_status: opt_text(plan, "provisioningStatus").unwrap_or_default(),
+                plan_id: plan.service_plan_id.to_ascii_lowercase(),
+                plan_name: plan.service_plan_name.unwrap_or_default(),
+                applies_to: non_empty(plan.applies_to).unwrap_or_else(|| "User".into()),
+                provisioning_status: plan.provisioning_status.unwrap_or_default(),
             });
         }
     }
@@ -62,50 +62,42 @@ pub fn users(
     body: &Value,
     sign_in_activity: bool,
 ) -> anyhow::Result<(Vec<UserRow>, Vec<AssignmentRow>)> {
-    let body = without_nul(body);
-    let body: &Value = &body;
     let mut rows = Vec::new();
     let mut assignments = Vec::new();
-    for user in items(body)? {
-        let id = text(user, "id")?.to_ascii_lowercase();
-        let licences = user.get("assignedLicenses").and_then(Value::as_array).cloned().unwrap_or_default();
-        for licence in &licences {
-            let mut disabled: Vec<String> = licence
-                .get("disabledPlans")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_ascii_lowercase)
-                .collect();
+    for user in page::<User>(body, "users")? {
+        let id = user.id.to_ascii_lowercase();
+        let user_principal_name =
+            non_empty(user.user_principal_name).ok_or_else(|| anyhow!("user {id} has no userPrincipalName"))?;
+        for licence in &user.assigned_licenses {
+            let mut disabled: Vec<String> = licence.disabled_plans.iter().map(|p| p.to_ascii_lowercase()).collect();
             disabled.sort();
             assignments.push(AssignmentRow {
                 run_id: run_id.to_string(),
                 tenant_id: tenant_id.to_string(),
                 user_id: id.clone(),
-                sku_id: text(licence, "skuId")?.to_ascii_lowercase(),
+                sku_id: licence.sku_id.to_ascii_lowercase(),
                 disabled_plans: disabled.join(","),
             });
         }
-        let sign_in = user.get("signInActivity").filter(|_| sign_in_activity).unwrap_or(&Value::Null);
+        let sign_in = user.sign_in_activity.filter(|_| sign_in_activity).unwrap_or_default();
         rows.push(UserRow {
             run_id: run_id.to_string(),
             tenant_id: tenant_id.to_string(),
             id,
-            user_principal_name: text(user, "userPrincipalName")?.to_string(),
-            display_name: opt_text(user, "displayName").unwrap_or_default(),
-            mail: opt_text(user, "mail"),
-            department: opt_text(user, "department"),
-            job_title: opt_text(user, "jobTitle"),
-            office_location: opt_text(user, "officeLocation"),
-            country: opt_text(user, "country"),
-            usage_location: opt_text(user, "usageLocation"),
-            account_enabled: user.get("accountEnabled").and_then(Value::as_bool),
-            user_type: opt_text(user, "userType"),
-            created_at: opt_instant(user, "createdDateTime"),
-            last_successful_sign_in: opt_instant(sign_in, "lastSuccessfulSignInDateTime"),
-            last_sign_in: opt_instant(sign_in, "lastSignInDateTime"),
-            licences: i32::try_from(licences.len()).unwrap_or(i32::MAX),
+            user_principal_name,
+            display_name: user.display_name.unwrap_or_default(),
+            mail: non_empty(user.mail),
+            department: non_empty(user.department),
+            job_title: non_empty(user.job_title),
+            office_location: non_empty(user.office_location),
+            country: non_empty(user.country),
+            usage_location: non_empty(user.usage_location),
+            account_enabled: user.account_enabled,
+            user_type: non_empty(user.user_type),
+            created_at: user.created_date_time.map(|t| t.0),
+            last_successful_sign_in: sign_in.last_successful_sign_in_date_time.map(|t| t.0),
+            last_sign_in: sign_in.last_sign_in_date_time.map(|t| t.0),
+            licences: i32::try_from(user.assigned_licenses.len()).unwrap_or(i32::MAX),
         });
     }
     Ok((rows, assignments))

@@ -9,8 +9,6 @@ pub mod pstn;
 
 use std::borrow::Cow;
 
-use anyhow::{Context, anyhow};
-use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
 /// What NUL (U+0000) becomes in stored text.
@@ -47,33 +45,9 @@ pub fn text_without_nul(text: &str) -> Cow<'_, str> {
     if text.contains('\0') { Cow::Owned(text.replace('\0', NUL_REPLACEMENT)) } else { Cow::Borrowed(text) }
 }
 
-pub(crate) fn text<'a>(value: &'a Value, field: &str) -> anyhow::Result<&'a str> {
-    value.get(field).and_then(Value::as_str).ok_or_else(|| anyhow!("{field} is missing or not a string"))
-}
-
-pub(crate) fn opt_text(value: &Value, field: &str) -> Option<String> {
-    value.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-pub(crate) fn instant(value: &Value, field: &str) -> anyhow::Result<NaiveDateTime> {
-    let raw = text(value, field)?;
-    parse_instant(raw).with_context(|| format!("{field} is not a date-time: {raw}"))
-}
-
-pub(crate) fn opt_instant(value: &Value, field: &str) -> Option<NaiveDateTime> {
-    value.get(field).and_then(Value::as_str).and_then(|raw| parse_instant(raw).ok())
-}
-
-/// An ISO 8601 instant as Graph writes it (`Z` or an offset, any fraction) in UTC; Graph's "no value" placeholder
-/// `0001-01-01T00:00:00Z` counts as absent.
-pub(crate) fn parse_instant(raw: &str) -> anyhow::Result<NaiveDateTime> {
-    let parsed: DateTime<Utc> = raw.parse()?;
-    let naive = parsed.naive_utc();
-    if naive.and_utc().timestamp() <= -62_135_596_800 {
-        return Err(anyhow!("placeholder date-time"));
-    }
-    use chrono::SubsecRound;
-    Ok(naive.trunc_subsecs(6))
+/// Graph's empty strings are no value.
+pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.is_empty())
 }
 
 /// An ISO 8601 duration as Graph writes media metrics (`PT0.012S`, `PT1M2.5S`, `P1DT2H`) in seconds.
@@ -133,13 +107,5 @@ mod tests {
         assert_eq!(parse_duration("PT"), Some(0.0));
         assert_eq!(parse_duration("12"), None);
         assert_eq!(parse_duration("PT5"), None);
-    }
-
-    #[test]
-    fn instants_are_utc_and_the_placeholder_is_absent() {
-        let at = parse_instant("2026-11-20T10:00:00.1234567+01:00").unwrap();
-        assert_eq!(at.to_string(), "2026-11-20 09:00:00.123456");
-        assert!(parse_instant("0001-01-01T00:00:00Z").is_err());
-        assert!(parse_instant("yesterday").is_err());
     }
 }

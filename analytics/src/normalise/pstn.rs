@@ -1,52 +1,49 @@
 //! `pstn.calls.v1` pages (`getPstnCalls` → pstnCallLogRow, `getDirectRoutingCalls` → directRoutingLogRow) → rows.
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
+use serde::Deserialize;
 use serde_json::Value;
 use sua_core::messages::PstnSource;
 use sua_db::models::PstnCallRow;
+use sua_domain::graph::pstn::CallLogRow;
 
-use super::{instant, opt_instant, opt_text, text};
+use super::non_empty;
 
 pub use sua_domain::money::{minor_unit_digits, to_minor};
 
 pub fn page(tenant_id: &str, source: PstnSource, body: &Value) -> anyhow::Result<Vec<PstnCallRow>> {
     let body = super::without_nul(body);
-    let body: &Value = &body;
     let rows = body.get("value").and_then(Value::as_array).ok_or_else(|| anyhow!("the page has no value array"))?;
     let source_name = match source {
         PstnSource::Pstn => "pstn",
         PstnSource::DirectRouting => "direct_routing",
     };
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let start_at = instant(row, "startDateTime")?;
-        let end_at = opt_instant(row, "endDateTime");
-        let duration = row
-            .get("duration")
-            .and_then(Value::as_i64)
-            .or_else(|| end_at.map(|end| (end - start_at).num_seconds()))
-            .unwrap_or(0)
-            .max(0);
-        let currency = opt_text(row, "currency");
-        let charge_minor = match (row.get("charge").and_then(Value::as_f64), &currency) {
+    for raw in rows {
+        let row = CallLogRow::deserialize(raw).context("a call log row is not as Graph documents it")?;
+        let start_at = row.start_date_time.0;
+        let end_at = row.end_date_time.map(|t| t.0);
+        let duration = row.duration.or_else(|| end_at.map(|end| (end - start_at).num_seconds())).unwrap_or(0).max(0);
+        let currency = non_empty(row.currency);
+        let charge_minor = match (row.charge, &currency) {
             (Some(charge), Some(currency)) => Some(to_minor(charge, currency)),
             _ => None,
         };
         out.push(PstnCallRow {
             tenant_id: tenant_id.to_string(),
             source: source_name.to_string(),
-            id: text(row, "id")?.to_string(),
-            user_id: opt_text(row, "userId").map(|s| s.to_ascii_lowercase()),
-            user_principal_name: opt_text(row, "userPrincipalName"),
-            call_type: opt_text(row, "callType").unwrap_or_default(),
+            id: row.id,
+            user_id: non_empty(row.user_id).map(|s| s.to_ascii_lowercase()),
+            user_principal_name: non_empty(row.user_principal_name),
+            call_type: row.call_type.unwrap_or_default(),
             start_at,
             end_at,
             day: start_at.date(),
             duration_seconds: duration,
             charge_minor,
             currency: charge_minor.and(currency),
-            destination: opt_text(row, "destinationName"),
-            raw: row.to_string(),
+            destination: non_empty(row.destination_name),
+            raw: raw.to_string(),
         });
     }
     Ok(out)

@@ -15,7 +15,9 @@ use sua_db::Pool;
 use sua_db::models::{BackfillRow, CallRecordFetchRow};
 use tokio_util::task::TaskTracker;
 
-use crate::graph::{Api, GraphClient};
+use sua_domain::graph::directory::Page;
+
+use crate::graph::{Api, GraphClient, GraphError};
 
 #[derive(Clone)]
 pub struct Backfills {
@@ -150,11 +152,9 @@ impl Backfills {
             if self.stop.is_cancelled() {
                 anyhow::bail!("stopped: the collector is shutting down");
             }
-            let page = page?;
-            let ids: Vec<String> = page["value"]
-                .as_array()
-                .map(|v| v.iter().filter_map(|r| r["id"].as_str().map(String::from)).collect())
-                .unwrap_or_default();
+            let page: Page<Listed> = serde_json::from_value(page?)
+                .map_err(|e| GraphError::Malformed { attempts: 1, message: format!("a call record list page: {e}") })?;
+            let ids: Vec<String> = page.value.into_iter().map(|r| r.id).collect();
             listed += i32::try_from(ids.len()).unwrap_or(0);
             let (lookup_tenant, lookup_ids) = (tenant.to_string(), ids.clone());
             let known = self.pool.run(move |conn| CallRecordFetchRow::known(conn, &lookup_tenant, &lookup_ids)).await?;
@@ -199,4 +199,10 @@ impl Backfills {
         }
         Ok(orphans.len())
     }
+}
+
+/// What a backfill reads of a listed call record: its id (the fetch job gets the whole record).
+#[derive(serde::Deserialize)]
+struct Listed {
+    id: String,
 }

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use prometheus::{IntCounterVec, Registry};
+use serde::Deserialize;
 use serde_json::Value;
 use sua_core::broker::{Broker, HandlerError};
 use sua_core::messages::{CallRecordFetchJobV1, CallRecordV1, CallToFetch, Envelope};
@@ -150,15 +151,13 @@ impl Fetcher {
                 return Err(HandlerError::Transient(error.into()));
             }
         };
-        let version = record["version"].as_i64().unwrap_or(1);
+        let header = RecordHeader::deserialize(&record).unwrap_or_default();
+        let version = header.version.unwrap_or(1);
         if known.is_some_and(|k| k >= version) {
             self.outcomes.with_label_values(&["already_collected"]).inc();
             return Ok(Fetched::AlreadyCollected);
         }
-        let start_at = record["startDateTime"]
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|d| d.naive_utc());
+        let start_at = header.start_date_time.map(|t| t.0);
         let envelope = Envelope::new(tenant, None, &CallRecordV1(record))?;
         self.broker.publish_raw(&envelope).await.map_err(|e| HandlerError::Transient(e.into()))?;
         let row = CallRecordFetchRow {
@@ -175,4 +174,13 @@ impl Fetcher {
         self.outcomes.with_label_values(&["published"]).inc();
         Ok(Fetched::Published { version })
     }
+}
+
+/// What the collector reads of a record it publishes as Graph sent it: its version and start.
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordHeader {
+    version: Option<i64>,
+    #[serde(default, deserialize_with = "sua_domain::graph::instant_or_none")]
+    start_date_time: Option<sua_domain::graph::Instant>,
 }

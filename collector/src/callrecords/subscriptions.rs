@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use sua_core::Config;
 use sua_core::broker::HandlerError;
 use sua_core::messages::PermissionState;
@@ -17,6 +17,8 @@ use sua_db::Pool;
 use sua_db::models::{SubscriptionRow, TenantRow, subscriptions};
 
 use super::backfill::Backfills;
+use sua_domain::graph::notifications::Subscription as GraphSubscription;
+
 use crate::graph::{Api, GraphClient, GraphError, GraphRequest};
 
 pub const RESOURCE: &str = "/communications/callRecords";
@@ -42,11 +44,13 @@ pub struct Subscriptions {
     backfill_days: i64,
 }
 
-fn parse_expiry(body: &Value) -> Option<DateTime<Utc>> {
-    body["expirationDateTime"]
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc))
+/// A subscription as Graph answered a create, a renewal or a read.
+async fn subscription_of(response: reqwest::Response) -> Result<GraphSubscription, GraphError> {
+    response.json().await.map_err(|e| GraphError::Malformed { attempts: 1, message: format!("a subscription: {e}") })
+}
+
+fn parse_expiry(subscription: &GraphSubscription) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&subscription.expiration_date_time).ok().map(|d| d.with_timezone(&Utc))
 }
 
 fn client_state() -> String {
@@ -175,9 +179,9 @@ impl Subscriptions {
                 .await
             {
                 Ok(response) => {
-                    let answer: Value = response.json().await.unwrap_or_default();
+                    let answer = subscription_of(response).await.ok();
                     tracing::info!(tenant = tenant_id, subscription = %sub.id, "call-record subscription renewed");
-                    parse_expiry(&answer).unwrap_or(now + self.lifetime)
+                    answer.as_ref().and_then(parse_expiry).unwrap_or(now + self.lifetime)
                 }
                 Err(GraphError::NotFound { .. }) => {
                     let (id, at) = (sub.id.clone(), sua_db::now());
@@ -223,10 +227,8 @@ impl Subscriptions {
                 &body,
             ))
             .await?;
-        let created: Value =
-            response.json().await.map_err(|e| GraphError::Malformed { attempts: 1, message: e.to_string() })?;
-        let id =
-            created["id"].as_str().ok_or_else(|| GraphError::Unexpected("subscription without id".into()))?.to_string();
+        let created = subscription_of(response).await?;
+        let id = created.id.clone();
         let at = sua_db::now();
         let row = SubscriptionRow {
             id: id.clone(),

@@ -69,13 +69,22 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// Graph's error answer: `{"error": {"code", "message"}}` (graph/errors).
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorDetail {
+    code: Option<String>,
+    message: Option<String>,
+}
+
 async fn error_body(response: reqwest::Response) -> (String, String) {
     let text = response.text().await.unwrap_or_default();
-    match serde_json::from_str::<Value>(&text) {
-        Ok(json) => (
-            json["error"]["code"].as_str().unwrap_or("unknown").to_string(),
-            json["error"]["message"].as_str().unwrap_or_default().to_string(),
-        ),
+    match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(ErrorBody { error }) => (error.code.unwrap_or_else(|| "unknown".into()), error.message.unwrap_or_default()),
         Err(_) => ("unknown".into(), text.chars().take(200).collect()),
     }
 }

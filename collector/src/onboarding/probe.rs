@@ -16,8 +16,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 use sua_core::messages::PermissionState;
+use sua_domain::graph::directory::{Organization, Page, SubscribedSku};
 
 use crate::graph::{Api, GraphClient, GraphError};
 
@@ -57,16 +59,15 @@ fn state_of<T>(result: &Result<T, GraphError>) -> PermissionState {
 
 /// Whether any subscribed SKU with usable units carries an Entra ID P1 or P2 service plan.
 pub fn has_entra_premium(skus: &Value) -> bool {
-    skus["value"].as_array().is_some_and(|skus| {
-        skus.iter().any(|sku| {
-            let units = sku["prepaidUnits"]["enabled"].as_i64().unwrap_or(0)
-                + sku["prepaidUnits"]["warning"].as_i64().unwrap_or(0);
-            let active = !matches!(sku["capabilityStatus"].as_str(), Some("Suspended" | "Deleted" | "LockedOut"));
-            let premium = sku["servicePlans"].as_array().is_some_and(|plans| {
-                plans.iter().any(|p| ENTRA_PREMIUM_PLANS.contains(&p["servicePlanId"].as_str().unwrap_or_default()))
-            });
-            units > 0 && active && premium
-        })
+    let Ok(skus) = Page::<SubscribedSku>::deserialize(skus) else { return false };
+    skus.value.iter().any(|sku| {
+        let units = sku.prepaid_units.enabled + sku.prepaid_units.warning;
+        let active = !matches!(sku.capability_status.as_deref(), Some("Suspended" | "Deleted" | "LockedOut"));
+        let premium = sku
+            .service_plans
+            .iter()
+            .any(|p| ENTRA_PREMIUM_PLANS.iter().any(|premium| premium.eq_ignore_ascii_case(&p.service_plan_id)));
+        units > 0 && active && premium
     })
 }
 
@@ -126,7 +127,8 @@ pub async fn probe(graph: &GraphClient, tenant: &str) -> ProbeReport {
             .get_json(tenant, Api::Directory, &graph.url(&format!("/organization/{tenant}?$select=id,displayName")))
             .await
             .ok()
-            .and_then(|org| org["displayName"].as_str().map(String::from)),
+            .and_then(|org| Organization::deserialize(&org).ok())
+            .and_then(|org| org.display_name),
         Err(_) => None,
     };
     ProbeReport {
