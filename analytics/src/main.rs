@@ -1,34 +1,9 @@
 //! The `sua-analytics` binary: `serve` (default) or `migrate`.
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
-#[derive(Parser)]
-#[command(name = "sua-analytics", version, about = "sua analytics service")]
-struct Cli {
-    #[command(flatten)]
-    args: sua_db::service::ServiceArgs,
-}
-
 #[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result =
-        sua_db::service::main(
-            sua_analytics::SERVICE,
-            sua_db::service::Needs::DatabaseAndBroker,
-            cli.args,
-            |config, deps, shutdown| async move {
-                sua_analytics::build(&config, deps).await?.run_until_stopped(shutdown).await
-            },
-        )
-        .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("sua-analytics: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+async fn main() -> std::process::ExitCode {
+    sua_db::service::run_binary("sua-analytics", sua_analytics::SERVICE, sua_db::service::Needs::DatabaseAndBroker, |config, deps, shutdown| async move {
+        sua_analytics::build(&config, deps).await?.run_until_stopped(shutdown).await
+    })
+    .await
 }

@@ -40,7 +40,7 @@ impl PstnCollector {
             .run(move |conn| TenantRow::find(conn, &lookup))
             .await
             .map_err(|e| HandlerError::Transient(e.into()))?;
-        let Some(tenant) = tenant.filter(|t| t.consent_state == "granted") else {
+        let Some(tenant) = tenant.filter(|t| t.consent_state == sua_db::states::ConsentState::Granted) else {
             return Err(HandlerError::Reject(anyhow::anyhow!("tenant {tenant_id} has not consented")));
         };
         let permissions: BTreeMap<String, PermissionState> =

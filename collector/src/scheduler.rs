@@ -11,7 +11,8 @@ use sua_core::broker::Broker;
 use sua_core::messages::{Envelope, LicenceSyncJobV1, PstnSyncJobV1, SubscriptionEnsureJobV1};
 use sua_core::shutdown::CancellationToken;
 use sua_db::Pool;
-use sua_db::models::{SyncRunRow, TenantRow, sync_runs};
+use sua_db::models::{SyncRunRow, TenantRow};
+use sua_db::states::RunStatus;
 
 use crate::callrecords::Backfills;
 
@@ -87,10 +88,10 @@ pub async fn queue_daily(
         let latest = pool.run(move |conn| SyncRunRow::latest(conn, &id, daily.kind())).await?;
         let today_run = latest.filter(|run| run.day >= today);
         let decision = match &today_run {
-            Some(run) if run.status == sync_runs::COMPLETED && !force => {
+            Some(run) if run.status == RunStatus::Completed && !force => {
                 Decision::AlreadyCompleted(run.finished_at.unwrap_or(run.heartbeat_at))
             }
-            Some(run) if run.status == sync_runs::RUNNING && run.heartbeat_at >= sua_db::now() - stale_after => {
+            Some(run) if run.status == RunStatus::Running && run.heartbeat_at >= sua_db::now() - stale_after => {
                 Decision::Running(run.started_at)
             }
             _ => Decision::Queued,

@@ -13,7 +13,7 @@ use crate::stack::Stack;
 
 /// Every call of the generated history (all of it lies in the backfill and PSTN windows).
 pub fn history(model: &TenantModel, stack: &Stack) -> Vec<CallHeader> {
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let to = sim.now();
     sim.calls_starting(model, to - chrono::Duration::days(5), to)
 }
@@ -214,7 +214,7 @@ fn log_window(stack: &Stack, endpoint: Endpoint, function: &str) -> Option<(Date
 pub fn pstn_rows_billed(stack: &Stack, model: &TenantModel) -> Option<(Vec<Value>, (NaiveDate, NaiveDate))> {
     let (pstn_from, pstn_to) = log_window(stack, Endpoint::PstnCalls, "getPstnCalls")?;
     let (dr_from, dr_to) = log_window(stack, Endpoint::DirectRoutingCalls, "getDirectRoutingCalls")?;
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let mut rows = Vec::new();
     for call in sim.calls_starting(model, pstn_from, pstn_to + chrono::Duration::seconds(1)) {
         if call.start <= pstn_to {

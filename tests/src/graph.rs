@@ -32,13 +32,18 @@ impl SimHarness {
         Self { sim, http }
     }
 
+    /// The simulated Graph itself: its tenants, request log, faults and clock.
+    pub fn graph(&self) -> &std::sync::Arc<sua_graph_sim::Sim> {
+        &self.sim.sim
+    }
+
     pub fn tenant(&self, n: usize) -> String {
         self.sim.tenant_ids()[n].clone()
     }
 
     /// The token endpoint's raw answer for `tenant` with the simulator's client credentials.
     pub async fn token_response(&self, tenant: &str) -> (u16, Value) {
-        let config = &self.sim.sim.config;
+        let config = &self.graph().config;
         let response = self
             .http
             .post(format!("{}/{tenant}/oauth2/v2.0/token", self.sim.login_url))

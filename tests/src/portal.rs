@@ -2,7 +2,9 @@
 //! and workbooks read back by an independent reader (Python's standard library).
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sua_portal_api::api;
 
 pub struct Portal {
     pub url: String,
@@ -48,6 +50,65 @@ impl Portal {
         assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
         answer.json()
     }
+
+    /// `GET path` read as the portal's own response type (`sua_portal_api::api::…`): a field the portal renamed
+    /// or dropped fails here, not as a silent `null`.
+    pub async fn get_as<T: DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        let answer = self.call(Method::GET, path, Some(token), None).await;
+        assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
+        serde_json::from_slice(&answer.body)
+            .unwrap_or_else(|e| panic!("GET {path} is not a {}: {e}: {}", std::any::type_name::<T>(), answer.text()))
+    }
+
+    /// Every item of a paged list, following `next_cursor`; and how many pages it took.
+    pub async fn all_pages<P: Paged>(&self, path: &str, token: &str) -> (Vec<P::Item>, usize) {
+        let mut items = Vec::new();
+        let mut pages = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let url = match &cursor {
+                Some(c) => format!("{path}{separator}cursor={c}"),
+                None => path.to_string(),
+            };
+            let page: P = self.get_as(&url, token).await;
+            pages += 1;
+            let (page_items, next) = page.into_parts();
+            items.extend(page_items);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return (items, pages),
+            }
+        }
+    }
+}
+
+/// A page of one of the portal's lists.
+pub trait Paged: DeserializeOwned {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+macro_rules! paged {
+    ($($page:ty => $item:ty),+ $(,)?) => {$(
+        impl Paged for $page {
+            type Item = $item;
+            fn into_parts(self) -> (Vec<$item>, Option<String>) {
+                (self.items, self.next_cursor)
+            }
+        }
+    )+};
+}
+
+paged! {
+    api::findings::Findings => api::findings::Finding,
+    api::users::Users => api::users::User,
+    api::calls::Usage => api::calls::UsageItem,
+}
+
+/// An amount in US dollars as the portal writes money.
+pub fn usd(amount_minor: i64) -> api::Money {
+    api::Money { amount_minor, currency: "USD".into() }
 }
 
 /// One cell of a workbook as a spreadsheet program sees it.

@@ -33,7 +33,7 @@ pub const OPERATOR_TENANT: &str = "0f0f0f0f-0000-4000-8000-00000000000f";
 pub fn portal_config(sim: &SimHarness) -> sua_core::config::PortalConfig {
     sua_core::config::PortalConfig {
         audience: PORTAL_AUDIENCE.into(),
-        issuer_base: Some(sim.sim.sim.config.issuer_base.parse().unwrap_or_else(|e| panic!("{e}"))),
+        issuer_base: Some(sim.graph().config.issuer_base.parse().unwrap_or_else(|e| panic!("{e}"))),
         operator_tenant: Some(OPERATOR_TENANT.into()),
         rate_per_second: 10_000,
         rate_burst: 10_000,
@@ -72,7 +72,7 @@ impl Stack {
         })
         .await;
         let port = free_port();
-        let sim_config = &sim.sim.sim.config;
+        let sim_config = &sim.graph().config;
         let mut config = Config {
             database_url: db.url(),
             amqp_url: broker.url.clone(),
@@ -114,6 +114,11 @@ impl Stack {
             shutdown,
             services,
         }
+    }
+
+    /// The simulated Graph: its tenants, request log, faults and clock.
+    pub fn graph(&self) -> &std::sync::Arc<sua_graph_sim::Sim> {
+        self.sim.graph()
     }
 
     pub fn tenant(&self, n: usize) -> String {

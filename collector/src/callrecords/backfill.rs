@@ -70,7 +70,7 @@ impl Backfills {
             window_from: from.max(earliest).naive_utc(),
             window_to: to.naive_utc(),
             reason: reason.to_string(),
-            status: "queued".into(),
+            status: sua_db::states::BackfillStatus::Queued,
             listed: 0,
             queued: 0,
             created_at: now,

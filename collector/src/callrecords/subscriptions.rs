@@ -14,7 +14,8 @@ use sua_core::Config;
 use sua_core::broker::HandlerError;
 use sua_core::messages::PermissionState;
 use sua_db::Pool;
-use sua_db::models::{SubscriptionRow, TenantRow, subscriptions};
+use sua_db::models::{SubscriptionRow, TenantRow};
+use sua_db::states::{ConsentState, FeedState, SubscriptionStatus};
 
 use super::backfill::Backfills;
 use sua_domain::graph::notifications::Subscription as GraphSubscription;
@@ -22,14 +23,6 @@ use sua_domain::graph::notifications::Subscription as GraphSubscription;
 use crate::graph::{Api, GraphClient, GraphError, GraphRequest};
 
 pub const RESOURCE: &str = "/communications/callRecords";
-
-/// Feed states shown per tenant.
-pub mod feed {
-    pub const HEALTHY: &str = "healthy";
-    pub const DEGRADED: &str = "degraded";
-    pub const DOWN: &str = "down";
-    pub const NOT_COLLECTED: &str = "not_collected";
-}
 
 #[derive(Clone)]
 pub struct Subscriptions {
@@ -73,7 +66,7 @@ impl Subscriptions {
         }
     }
 
-    async fn set_feed(&self, tenant: &str, state: &'static str, error: Option<String>) -> Result<(), HandlerError> {
+    async fn set_feed(&self, tenant: &str, state: FeedState, error: Option<String>) -> Result<(), HandlerError> {
         let tenant = tenant.to_string();
         self.pool
             .run(move |conn| TenantRow::set_feed(conn, &tenant, state, error.as_deref(), sua_db::now()))
@@ -94,14 +87,14 @@ impl Subscriptions {
             })
             .await
             .map_err(|e| HandlerError::Transient(e.into()))?;
-        let Some(tenant) = tenant.filter(|t| t.consent_state == "granted") else {
+        let Some(tenant) = tenant.filter(|t| t.consent_state == ConsentState::Granted) else {
             return Err(HandlerError::Reject(anyhow::anyhow!("tenant {tenant_id} has not consented")));
         };
         let permissions: std::collections::BTreeMap<String, PermissionState> =
             serde_json::from_str(&tenant.permissions).unwrap_or_default();
         if permissions.get("CallRecords.Read.All") != Some(&PermissionState::Granted) {
             return self
-                .set_feed(tenant_id, feed::NOT_COLLECTED, Some("CallRecords.Read.All is not granted".into()))
+                .set_feed(tenant_id, FeedState::NotCollected, Some("CallRecords.Read.All is not granted".into()))
                 .await;
         }
         let result = match current {
@@ -126,7 +119,7 @@ impl Subscriptions {
             }
         };
         match result {
-            Ok(()) => self.set_feed(tenant_id, feed::HEALTHY, None).await,
+            Ok(()) => self.set_feed(tenant_id, FeedState::Healthy, None).await,
             Err(error) => {
                 let lookup = tenant_id.to_string();
                 let live = self
@@ -135,8 +128,8 @@ impl Subscriptions {
                     .await
                     .map_err(|e| HandlerError::Transient(e.into()))?
                     .is_some_and(|s| s.expires_at > sua_db::now());
-                let state = if live { feed::DEGRADED } else { feed::DOWN };
-                tracing::warn!(tenant = tenant_id, %error, state, "call-record subscription problem");
+                let state = if live { FeedState::Degraded } else { FeedState::Down };
+                tracing::warn!(tenant = tenant_id, %error, state = %state, "call-record subscription problem");
                 self.set_feed(tenant_id, state, Some(error.to_string())).await?;
                 Err(match error {
                     GraphError::Forbidden { .. } | GraphError::Token { consent_missing: true, .. } => {
@@ -235,7 +228,7 @@ impl Subscriptions {
             tenant_id: tenant_id.to_string(),
             resource: RESOURCE.to_string(),
             client_state_hash: super::webhook::hash_client_state(&secret),
-            status: subscriptions::ACTIVE.to_string(),
+            status: SubscriptionStatus::Active,
             expires_at: parse_expiry(&created).unwrap_or(now + self.lifetime).naive_utc(),
             created_at: at,
             updated_at: at,

@@ -83,7 +83,7 @@ impl SubscriptionCache {
         let key = id.to_string();
         let row = self.pool.run(move |conn| SubscriptionRow::find(conn, &key)).await?;
         let known = row
-            .filter(|r| r.status == sua_db::models::subscriptions::ACTIVE)
+            .filter(|r| r.status == sua_db::states::SubscriptionStatus::Active)
             .map(|r| Known { tenant_id: r.tenant_id, client_state_hash: r.client_state_hash });
         let entry = match &known {
             Some(known) => Cached::Known(known.clone(), Instant::now()),

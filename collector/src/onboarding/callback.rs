@@ -1,10 +1,11 @@
 //! `GET /consent/callback`: where Microsoft sends the admin back. Answers with a plain page saying exactly what
 //! was granted, what is missing and how to fix it.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use sua_core::messages::PermissionState;
 
-use super::{CallbackParams, ConsentOutcome, Onboarding};
+use super::{CallbackParams, ConsentOutcome, Onboarding, ProbeReport};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/consent/callback", web::get().to(callback));
@@ -14,7 +15,7 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-fn page(status: actix_web::http::StatusCode, title: &str, body: &str) -> HttpResponse {
+fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     HttpResponse::build(status).content_type("text/html; charset=utf-8").body(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
@@ -41,18 +42,21 @@ const FIX: &str = "To fix it, a Global Administrator opens the consent link agai
      Grant admin consent.";
 
 async fn callback(onboarding: web::Data<Onboarding>, query: web::Query<CallbackParams>) -> HttpResponse {
-    use actix_web::http::StatusCode;
-    let outcome = match onboarding.complete(query.into_inner()).await {
-        Ok(outcome) => outcome,
+    match onboarding.complete(query.into_inner()).await {
+        Ok(outcome) => outcome_page(outcome),
         Err(error) => {
             tracing::error!(%error, "consent callback failed");
-            return page(
+            page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Something went wrong on our side",
                 "<p>Your consent was received but could not be recorded. Please open the link again in a few minutes.</p>",
-            );
+            )
         }
-    };
+    }
+}
+
+/// The page for each way a consent can end.
+fn outcome_page(outcome: ConsentOutcome) -> HttpResponse {
     match outcome {
         ConsentOutcome::InvalidLink(reason) => page(
             StatusCode::BAD_REQUEST,
@@ -91,51 +95,65 @@ async fn callback(onboarding: web::Data<Onboarding>, query: web::Query<CallbackP
                 escape(&tenant_id)
             ),
         ),
-        ConsentOutcome::Granted(report) => {
-            let mut items = String::new();
-            for (permission, state) in &report.permissions {
-                let (class, word) = match state {
-                    PermissionState::Granted => ("ok", "granted"),
-                    PermissionState::Missing => ("missing", "missing"),
-                    PermissionState::Unknown => ("missing", "could not be checked"),
-                };
-                items.push_str(&format!(
-                    "<li class=\"{class}\"><b>{permission}</b>: {word} — {}</li>",
-                    escape(purpose(permission))
-                ));
-            }
-            let missing = report.missing();
-            let mut notes = String::new();
-            if !missing.is_empty() {
-                notes.push_str(&format!(
-                    "<p class=\"missing\">Missing: {}. Collection runs without it: {}</p><p>{}</p>",
-                    escape(&missing.join(", ")),
-                    escape(&missing.iter().map(|p| purpose(p)).collect::<Vec<_>>().join("; ")),
-                    FIX
-                ));
-            }
-            match report.entra_id_p1 {
-                Some(false) => notes.push_str(
-                    "<p class=\"missing\">No Microsoft Entra ID P1 licence was found. Microsoft provides users' \
-                     sign-in activity only to tenants with at least one Entra ID P1 (or P2) licence, so inactive users \
-                     cannot be found until one is assigned.</p>",
-                ),
-                None => notes.push_str(
-                    "<p>The Entra ID P1 prerequisite could not be checked (the licences could not be read).</p>",
-                ),
-                Some(true) => {}
-            }
-            let name = report.display_name.clone().unwrap_or_else(|| report.tenant_id.clone());
-            page(
-                StatusCode::OK,
-                "Thank you — access granted",
-                &format!(
-                    "<p>Read-only access for <b>{}</b> (tenant <code>{}</code>) is set up. Collection starts now; the \
-                     first results appear in the portal within the hour.</p><ul>{items}</ul>{notes}",
-                    escape(&name),
-                    escape(&report.tenant_id)
-                ),
-            )
+        ConsentOutcome::Granted(report) => granted_page(&report),
+    }
+}
+
+/// Consent recorded: each permission with what it is for, then what is missing and how to fix it.
+fn granted_page(report: &ProbeReport) -> HttpResponse {
+    let name = report.display_name.clone().unwrap_or_else(|| report.tenant_id.clone());
+    page(
+        StatusCode::OK,
+        "Thank you — access granted",
+        &format!(
+            "<p>Read-only access for <b>{}</b> (tenant <code>{}</code>) is set up. Collection starts now; the first \
+             results appear in the portal within the hour.</p><ul>{}</ul>{}{}",
+            escape(&name),
+            escape(&report.tenant_id),
+            permission_items(report),
+            missing_note(report),
+            entra_id_p1_note(report.entra_id_p1)
+        ),
+    )
+}
+
+fn permission_items(report: &ProbeReport) -> String {
+    let mut items = String::new();
+    for (permission, state) in &report.permissions {
+        let (class, word) = match state {
+            PermissionState::Granted => ("ok", "granted"),
+            PermissionState::Missing => ("missing", "missing"),
+            PermissionState::Unknown => ("missing", "could not be checked"),
+        };
+        items.push_str(&format!(
+            "<li class=\"{class}\"><b>{permission}</b>: {word} — {}</li>",
+            escape(purpose(permission))
+        ));
+    }
+    items
+}
+
+fn missing_note(report: &ProbeReport) -> String {
+    let missing = report.missing();
+    if missing.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<p class=\"missing\">Missing: {}. Collection runs without it: {}</p><p>{}</p>",
+        escape(&missing.join(", ")),
+        escape(&missing.iter().map(|p| purpose(p)).collect::<Vec<_>>().join("; ")),
+        FIX
+    )
+}
+
+fn entra_id_p1_note(entra_id_p1: Option<bool>) -> &'static str {
+    match entra_id_p1 {
+        Some(false) => {
+            "<p class=\"missing\">No Microsoft Entra ID P1 licence was found. Microsoft provides users' sign-in \
+             activity only to tenants with at least one Entra ID P1 (or P2) licence, so inactive users cannot be found \
+             until one is assigned.</p>"
         }
+        None => "<p>The Entra ID P1 prerequisite could not be checked (the licences could not be read).</p>",
+        Some(true) => "",
     }
 }

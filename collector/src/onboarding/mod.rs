@@ -18,6 +18,7 @@ use sua_core::messages::{
 };
 use sua_db::Pool;
 use sua_db::models::{InvitationRow, TenantRow};
+use sua_db::states::{ConsentState, FeedState};
 
 pub use callback::configure;
 pub use probe::{PERMISSIONS, ProbeReport};
@@ -123,7 +124,7 @@ impl Onboarding {
         let existing_tenant = tenant_id.clone();
         let existing = self.pool.run(move |conn| TenantRow::find(conn, &existing_tenant)).await?;
         if let Some(existing) = &existing
-            && existing.consent_state == "granted"
+            && existing.consent_state == ConsentState::Granted
             && existing.invitation_id.as_deref().is_some_and(|other| other != invitation.id)
         {
             return Ok(ConsentOutcome::Conflict { tenant_id });
@@ -165,14 +166,14 @@ impl Onboarding {
         let row = TenantRow {
             id: report.tenant_id.clone(),
             display_name: report.display_name.clone().unwrap_or_else(|| invitation.customer_name.clone()),
-            consent_state: "granted".into(),
+            consent_state: ConsentState::Granted,
             permissions: serde_json::to_string(&permissions).unwrap_or_else(|_| "{}".into()),
             prerequisites: serde_json::json!({ "entra_id_p1": report.entra_id_p1 }).to_string(),
             consented_at: Some(now),
             created_at: existing.as_ref().map_or(now, |e| e.created_at),
             updated_at: now,
             invitation_id: Some(invitation.id.clone()),
-            feed_state: existing.as_ref().map_or_else(|| "not_collected".to_string(), |e| e.feed_state.clone()),
+            feed_state: existing.as_ref().map_or(FeedState::NotCollected, |e| e.feed_state),
             feed_since: existing.as_ref().and_then(|e| e.feed_since),
             feed_error: existing.as_ref().and_then(|e| e.feed_error.clone()),
         };

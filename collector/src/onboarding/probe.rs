@@ -147,7 +147,8 @@ mod tests {
     #[test]
     fn p1_needs_an_active_sku_with_a_premium_plan_and_units() {
         let sku = |status: &str, enabled: i64, plan: &str| {
-            json!({ "value": [{ "capabilityStatus": status, "prepaidUnits": { "enabled": enabled, "warning": 0 },
+            json!({ "value": [{ "skuId": "c7df2760-2c81-4ef7-b578-5b5392b571df", "skuPartNumber": "ENTERPRISEPREMIUM",
+                                "capabilityStatus": status, "prepaidUnits": { "enabled": enabled, "warning": 0 },
                                 "servicePlans": [{ "servicePlanId": plan }] }] })
         };
         assert!(has_entra_premium(&sku("Enabled", 5, ENTRA_PREMIUM_PLANS[0])));

@@ -117,7 +117,7 @@ impl SyncRunner {
             .run(move |conn| TenantRow::find(conn, &lookup))
             .await
             .map_err(|e| HandlerError::Transient(e.into()))?;
-        let Some(tenant) = tenant.filter(|t| t.consent_state == "granted") else {
+        let Some(tenant) = tenant.filter(|t| t.consent_state == sua_db::states::ConsentState::Granted) else {
             tracing::warn!(tenant = tenant_id, "sync requested for a tenant without consent, ignored");
             return Err(HandlerError::Reject(anyhow::anyhow!("tenant {tenant_id} has not consented")));
         };

@@ -3,18 +3,16 @@
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use sua_db::models::SnapshotRow;
-use sua_db::models::portal::{self, UsageGroup};
+use sua_db::models::{SnapshotRow, TenantRow};
+use sua_db::views::{self, UsageGroup};
 use sua_db::{Conn, DbError};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{
-    ApiResult, Refusals, State, cached_json, date_range, decode_cursor, encode_cursor, page_size, visible_tenant_at,
-};
+use super::{ApiResult, Refusals, State, TenantRead, cached_json, date_range, decode_cursor, encode_cursor, page_size};
 use crate::auth::Principal;
 
 /// Call counts over a group or a whole range.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct UsageCounts {
     /// Calls (a call with several of the tenant's users counts once per user when grouped by user or department).
     pub calls: i64,
@@ -75,7 +73,7 @@ pub struct UsageQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct UsageItem {
     /// The day (`YYYY-MM-DD`), user id, or department (`""` for users without one).
     pub key: String,
@@ -86,7 +84,7 @@ pub struct UsageItem {
     pub counts: UsageCounts,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Usage {
     pub tenant_id: String,
     pub from: NaiveDate,
@@ -123,7 +121,7 @@ pub fn load(
     after_user: &str,
     limit: i64,
 ) -> Result<Usage, DbError> {
-    let days = portal::usage_by_day(conn, tenant_id, from, to)?;
+    let days = views::usage_by_day(conn, tenant_id, from, to)?;
     let mut totals = UsageCounts::default();
     for d in &days {
         totals.add(d);
@@ -133,7 +131,7 @@ pub fn load(
         GroupBy::Day => days.into_iter().map(item).collect(),
         GroupBy::User => {
             let run = current_run(conn, tenant_id)?;
-            let rows = portal::usage_by_user(conn, tenant_id, &run, from, to, after_user, limit)?;
+            let rows = views::usage_by_user(conn, tenant_id, &run, from, to, after_user, limit)?;
             if rows.len() as i64 == limit {
                 next_cursor = rows.last().map(|r| encode_cursor(&[&r.key]));
             }
@@ -141,7 +139,7 @@ pub fn load(
         }
         GroupBy::Department => {
             let run = current_run(conn, tenant_id)?;
-            portal::usage_by_department(conn, tenant_id, &run, from, to)?.into_iter().map(item).collect()
+            views::usage_by_department(conn, tenant_id, &run, from, to)?.into_iter().map(item).collect()
         }
     };
     Ok(Usage { tenant_id: tenant_id.to_string(), from, to, group_by, items, totals, next_cursor })
@@ -162,7 +160,7 @@ pub async fn get_usage(
     query: web::Query<UsageQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
+    let read = TenantRead::open(&state, &principal, &path).await?;
     let query = query.into_inner();
     let (from, to) = date_range(query.from, query.to)?;
     let limit = page_size(query.limit, 500, state.max_page)?;
@@ -171,14 +169,11 @@ pub async fn get_usage(
         None => String::new(),
     };
     let group_by = query.group_by.unwrap_or_default();
-    let id = tenant.id.clone();
-    let compute = || state.pool.run(move |conn| load(conn, &tenant.id, from, to, group_by, &after, limit));
+    let load = move |conn: &mut Conn<'_>, tenant: &TenantRow| load(conn, &tenant.id, from, to, group_by, &after, limit);
     let body = match group_by {
-        // Departments aggregate every user's days of the range: reuse the answer for a while.
-        GroupBy::Department => {
-            state.cache.get_or(&id, &format!("usage/department/{from}/{to}"), version, compute).await?
-        }
-        GroupBy::Day | GroupBy::User => std::sync::Arc::new(compute().await?),
+        // Departments aggregate every user's days of the range: reuse the answer while the data stands.
+        GroupBy::Department => read.aggregate(&format!("usage/department/{from}/{to}"), load).await?,
+        GroupBy::Day | GroupBy::User => std::sync::Arc::new(read.load(load).await?),
     };
     Ok(cached_json(&req, &*body))
 }
@@ -193,7 +188,7 @@ pub struct RangeQuery {
     pub to: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct QualityDay {
     pub day: NaiveDate,
     pub calls: i64,
@@ -203,7 +198,7 @@ pub struct QualityDay {
     pub poor_ratio: f64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct QualityUser {
     pub user_id: String,
     pub user_principal_name: Option<String>,
@@ -215,7 +210,7 @@ pub struct QualityUser {
     pub poor_ratio: f64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Quality {
     pub tenant_id: String,
     pub from: NaiveDate,
@@ -233,9 +228,9 @@ fn ratio(poor: i64, all: i64) -> f64 {
 }
 
 pub fn quality_of(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Quality, DbError> {
-    let days = portal::usage_by_day(conn, tenant_id, from, to)?;
+    let days = views::usage_by_day(conn, tenant_id, from, to)?;
     let run = current_run(conn, tenant_id)?;
-    let worst = portal::worst_quality_users(conn, tenant_id, &run, from, to, 20)?;
+    let worst = views::worst_quality_users(conn, tenant_id, &run, from, to, 20)?;
     let streams = days.iter().map(|d| d.streams).sum();
     let poor = days.iter().map(|d| d.poor_streams).sum();
     Ok(Quality {
@@ -286,11 +281,10 @@ pub async fn get_quality(
     query: web::Query<RangeQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
+    let read = TenantRead::open(&state, &principal, &path).await?;
     let (from, to) = date_range(query.from, query.to)?;
-    let id = tenant.id.clone();
-    let compute = || state.pool.run(move |conn| quality_of(conn, &tenant.id, from, to));
-    let body = state.cache.get_or(&id, &format!("quality/{from}/{to}"), version, compute).await?;
+    let body =
+        read.aggregate(&format!("quality/{from}/{to}"), move |conn, t| quality_of(conn, &t.id, from, to)).await?;
     Ok(cached_json(&req, &*body))
 }
 

@@ -5,14 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sua_db::DbError;
 use sua_db::models::FindingRow;
-use sua_db::models::portal::{self, FindingFilter};
+use sua_db::views::{self, FindingFilter};
 use utoipa::{IntoParams, ToSchema};
 
 use super::licences::{KindTotal, kind_totals};
-use super::{
-    ApiResult, Money, Refusals, State, cached_json, decode_cursor, encode_cursor, money_by_effect, page_size,
-    visible_tenant,
-};
+use super::{ApiResult, Money, Refusals, State, cached_json, decode_cursor, encode_cursor, money_by_effect, page_size};
 use crate::auth::Principal;
 use crate::error::ApiError;
 
@@ -60,7 +57,7 @@ impl FindingsQuery {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Finding {
     /// `kind:user:sku`, stable across recomputes.
     pub id: String,
@@ -103,7 +100,7 @@ impl From<FindingRow> for Finding {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Findings {
     pub tenant_id: String,
     /// Findings matching the filters, on every page.
@@ -133,21 +130,20 @@ pub async fn list_findings(
     query: web::Query<FindingsQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let read = super::TenantRead::open(&state, &principal, &path).await?;
     let filter = query.filter()?;
     let after = query.after()?;
     let limit = page_size(query.limit, 100, state.max_page)?;
-    let body = state
-        .pool
-        .run(move |conn| -> Result<Findings, DbError> {
-            let rows = portal::findings_page(conn, &tenant.id, &filter, after.as_deref(), limit)?;
-            let total = portal::findings_count(conn, &tenant.id, &filter)?;
-            let totals = portal::finding_totals(conn, &tenant.id)?;
+    let body = read
+        .load(move |conn, tenant| -> Result<Findings, DbError> {
+            let rows = views::findings_page(conn, &tenant.id, &filter, after.as_deref(), limit)?;
+            let total = views::findings_count(conn, &tenant.id, &filter)?;
+            let totals = views::finding_totals(conn, &tenant.id)?;
             let (savings, risk) = money_by_effect(&totals);
             let next_cursor =
                 (rows.len() as i64 == limit).then(|| rows.last().map(|r| encode_cursor(&[&r.id]))).flatten();
             Ok(Findings {
-                tenant_id: tenant.id,
+                tenant_id: tenant.id.clone(),
                 total,
                 items: rows.into_iter().map(Finding::from).collect(),
                 next_cursor,
@@ -209,7 +205,7 @@ impl super::reports::Export for FindingsExport {
         let page = super::reports::PAGE;
         let (lookup, filter, after) = (tenant.to_string(), self.filter.clone(), self.after.take());
         let rows =
-            state.pool.run(move |conn| portal::findings_page(conn, &lookup, &filter, after.as_deref(), page)).await?;
+            state.pool.run(move |conn| views::findings_page(conn, &lookup, &filter, after.as_deref(), page)).await?;
         self.done = (rows.len() as i64) < page;
         self.after = rows.last().map(|r| r.id.clone());
         Ok(Some(

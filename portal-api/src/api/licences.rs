@@ -4,18 +4,18 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
-use sua_db::models::portal::{self, FindingTotal};
 use sua_db::models::{PriceOverrideRow, SkuRow, SnapshotRow};
+use sua_db::views::{self, FindingTotal};
 use sua_db::{Conn, DbError};
 use sua_domain::prices::PriceBook;
 use utoipa::ToSchema;
 
-use super::{ApiResult, Money, Refusals, SnapshotInfo, State, Totals, cached_json, visible_tenant_at};
+use super::{ApiResult, Money, Refusals, SnapshotInfo, State, TenantRead, Totals, cached_json};
 use crate::auth::Principal;
 use crate::export::Cell;
 
 /// One SKU the tenant buys.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct LicenceSku {
     pub sku_id: String,
     pub sku_part_number: String,
@@ -44,7 +44,7 @@ pub struct LicenceSku {
     pub wasted_units: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Licences {
     pub tenant_id: String,
     /// Absent until the tenant's first licence sync is complete.
@@ -65,7 +65,7 @@ pub fn load(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Licences, DbError> {
     skus.sort_by(|a, b| a.sku_part_number.cmp(&b.sku_part_number));
     let book = PriceBook::for_tenant(&PriceOverrideRow::for_tenant(conn, tenant_id)?);
     let mut waste: BTreeMap<String, (i64, Totals)> = BTreeMap::new();
-    for row in portal::waste_by_sku(conn, tenant_id)? {
+    for row in views::waste_by_sku(conn, tenant_id)? {
         let entry = waste.entry(row.sku_id).or_default();
         entry.0 += row.units;
         entry.1.add(&row.currency, row.amount_minor);
@@ -127,15 +127,13 @@ pub async fn get_licences(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
-    let id = tenant.id.clone();
-    let compute = || state.pool.run(move |conn| load(conn, &tenant.id));
-    let body = state.cache.get_or(&id, "licences", version, compute).await?;
+    let read = TenantRead::open(&state, &principal, &path).await?;
+    let body = read.aggregate("licences", |conn, tenant| load(conn, &tenant.id)).await?;
     Ok(cached_json(&req, &*body))
 }
 
 /// Findings summed for one kind.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct KindTotal {
     pub kind: String,
     /// `saving` or `cost`.
@@ -164,7 +162,7 @@ pub fn kind_totals(rows: Vec<FindingTotal>) -> Vec<KindTotal> {
 }
 
 /// The tenant's dashboard: money, findings by kind, users and the last 30 days of calls.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Dashboard {
     pub tenant_id: String,
     pub display_name: String,
@@ -185,17 +183,17 @@ pub struct Dashboard {
 
 pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> Result<Dashboard, DbError> {
     let licences = load(conn, &tenant.id)?;
-    let totals = portal::finding_totals(conn, &tenant.id)?;
+    let totals = views::finding_totals(conn, &tenant.id)?;
     let (savings, risk) = super::money_by_effect(&totals);
     let (users, licensed_users) = match &licences.snapshot {
         Some(s) => (
-            portal::users_count(conn, &s.run_id, &portal::UserFilter::default())?,
-            portal::users_count(conn, &s.run_id, &portal::UserFilter { licensed: Some(true), ..Default::default() })?,
+            views::users_count(conn, &s.run_id, &views::UserFilter::default())?,
+            views::users_count(conn, &s.run_id, &views::UserFilter { licensed: Some(true), ..Default::default() })?,
         ),
         None => (0, 0),
     };
     let to = sua_core::clock::today();
-    let days = portal::usage_by_day(conn, &tenant.id, to - chrono::Duration::days(29), to)?;
+    let days = views::usage_by_day(conn, &tenant.id, to - chrono::Duration::days(29), to)?;
     let mut calls = super::calls::UsageCounts::default();
     for d in &days {
         calls.add(d);
@@ -213,7 +211,7 @@ pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> 
         users,
         licensed_users,
         calls_last_30_days: calls,
-        feed_state: tenant.feed_state.clone(),
+        feed_state: tenant.feed_state.to_string(),
     })
 }
 
@@ -231,12 +229,12 @@ pub async fn get_dashboard(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
-    let (id, row) = (tenant.id.clone(), tenant.clone());
-    let compute = || state.pool.run(move |conn| dashboard_of(conn, &row));
-    let cached = state.cache.get_or(&id, "dashboard", version, compute).await?;
+    let read = TenantRead::open(&state, &principal, &path).await?;
+    let cached = read.aggregate("dashboard", dashboard_of).await?;
     // The tenant's name and feed are the collector's, read fresh with every request.
-    let body = Dashboard { display_name: tenant.display_name, feed_state: tenant.feed_state, ..(*cached).clone() };
+    let tenant = read.tenant;
+    let body =
+        Dashboard { display_name: tenant.display_name, feed_state: tenant.feed_state.to_string(), ..(*cached).clone() };
     Ok(cached_json(&req, &body))
 }
 

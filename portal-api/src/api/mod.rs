@@ -20,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::Digest;
 use sua_db::models::{DataVersion, NewAudit, SnapshotRow, TenantRow};
+use sua_db::{Conn, DbError};
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::AppState;
@@ -30,7 +31,7 @@ pub type State = web::Data<Arc<AppState>>;
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Money: integer minor units of one currency. Amounts of different currencies are never added up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct Money {
     pub amount_minor: i64,
     /// ISO 4217.
@@ -60,7 +61,7 @@ impl Totals {
 }
 
 /// Findings' monthly money per currency: `(savings, costs at risk)`.
-pub fn money_by_effect(totals: &[sua_db::models::portal::FindingTotal]) -> (Totals, Totals) {
+pub fn money_by_effect(totals: &[sua_db::views::FindingTotal]) -> (Totals, Totals) {
     let (mut savings, mut risk) = (Totals::default(), Totals::default());
     for t in totals {
         let side = if t.effect == "saving" { &mut savings } else { &mut risk };
@@ -130,8 +131,46 @@ pub async fn visible_tenant_at(
     Ok((tenant, version))
 }
 
+/// How every read of one tenant's data opens: the tenant, when the caller may see it, and its data version read
+/// in the same round trip; then the data, either computed on the database pool or taken from the aggregate cache
+/// for that version.
+pub struct TenantRead<'a> {
+    state: &'a AppState,
+    pub tenant: TenantRow,
+    version: i64,
+}
+
+impl<'a> TenantRead<'a> {
+    pub async fn open(state: &'a AppState, principal: &Principal, tenant_id: &str) -> ApiResult<Self> {
+        let (tenant, version) = visible_tenant_at(state, principal, tenant_id, false).await?;
+        Ok(Self { state, tenant, version })
+    }
+
+    /// `load` run on the pool for this tenant, every time.
+    pub async fn load<T, F>(&self, load: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn<'_>, &TenantRow) -> Result<T, DbError> + Send + 'static,
+    {
+        let tenant = self.tenant.clone();
+        Ok(self.state.pool.run(move |conn| load(conn, &tenant)).await?)
+    }
+
+    /// The aggregate `key` of this tenant's data version: cached, or computed by `load` on the pool (once, however
+    /// many requests ask at the same time) and kept.
+    pub async fn aggregate<T, F>(&self, key: &str, load: F) -> ApiResult<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce(&mut Conn<'_>, &TenantRow) -> Result<T, DbError> + Send + 'static,
+    {
+        let tenant = self.tenant.clone();
+        let compute = || self.state.pool.run(move |conn| load(conn, &tenant));
+        Ok(self.state.cache.get_or(&self.tenant.id, key, self.version, compute).await?)
+    }
+}
+
 /// The snapshot a tenant's pages read, as the responses describe it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct SnapshotInfo {
     pub run_id: String,
     /// The day of the licence sync the snapshot comes from.

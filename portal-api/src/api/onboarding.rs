@@ -23,7 +23,7 @@ pub struct InvitationInput {
     pub admin_email: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Invitation {
     pub id: String,
     pub customer_name: String,

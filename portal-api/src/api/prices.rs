@@ -18,7 +18,7 @@ use super::{
 use crate::auth::Principal;
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct PriceEntry {
     pub sku_part_number: String,
     /// Per unit per month; absent for a SKU the tenant has that sua knows no price for.
@@ -33,7 +33,7 @@ pub struct PriceEntry {
     pub in_use: bool,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Prices {
     pub tenant_id: String,
     pub items: Vec<PriceEntry>,
@@ -355,7 +355,7 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The customer tenant written to; absent for operator-wide writes (invitations).
@@ -373,7 +373,7 @@ pub struct AuditEntry {
     pub after: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct AuditLog {
     /// Absent for the operators' log of every tenant.
     pub tenant_id: Option<String>,

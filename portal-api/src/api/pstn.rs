@@ -7,19 +7,20 @@
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::NaiveDate;
 use serde::Serialize;
+use sua_db::models::TenantRow;
 use sua_db::models::pstn_usage::{self, PstnGroupRow};
 use sua_db::{Conn, DbError};
 use utoipa::ToSchema;
 
 use super::calls::{GroupBy, UsageQuery, current_run};
 use super::{
-    ApiResult, Money, Refusals, State, Totals, cached_json, date_range, decode_cursor, encode_cursor, page_size,
-    visible_tenant_at,
+    ApiResult, Money, Refusals, State, TenantRead, Totals, cached_json, date_range, decode_cursor, encode_cursor,
+    page_size,
 };
 use crate::auth::Principal;
 
 /// Calls of one source.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct PstnUse {
     pub calls: i64,
     /// Call time in seconds.
@@ -56,7 +57,7 @@ impl Accumulator {
 }
 
 /// Calling Plan and Direct Routing side by side.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct PstnSources {
     /// Calls through Microsoft's Calling Plans (`getPstnCalls`).
     pub pstn: PstnUse,
@@ -83,7 +84,7 @@ impl SourcesAccumulator {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct PstnItem {
     /// The day (`YYYY-MM-DD`), user id (`""` for calls the logs name no user for), or department (`""` for none).
     pub key: String,
@@ -94,7 +95,7 @@ pub struct PstnItem {
     pub sources: PstnSources,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct PstnUsage {
     pub tenant_id: String,
     pub from: NaiveDate,
@@ -200,7 +201,7 @@ pub async fn get_pstn(
     query: web::Query<UsageQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let (tenant, version) = visible_tenant_at(&state, &principal, &path, false).await?;
+    let read = TenantRead::open(&state, &principal, &path).await?;
     let query = query.into_inner();
     let range = date_range(query.from, query.to)?;
     let limit = page_size(query.limit, 500, state.max_page)?;
@@ -209,15 +210,12 @@ pub async fn get_pstn(
         None => None,
     };
     let group_by = query.group_by.unwrap_or_default();
-    let id = tenant.id.clone();
-    let compute = || state.pool.run(move |conn| load(conn, &tenant.id, range, group_by, after.as_deref(), limit));
+    let load =
+        move |conn: &mut Conn<'_>, tenant: &TenantRow| load(conn, &tenant.id, range, group_by, after.as_deref(), limit);
     let body = match group_by {
         // Departments aggregate every user's days of the range: reuse the answer while the data stands.
-        GroupBy::Department => {
-            let key = format!("pstn/department/{}/{}", range.0, range.1);
-            state.cache.get_or(&id, &key, version, compute).await?
-        }
-        GroupBy::Day | GroupBy::User => std::sync::Arc::new(compute().await?),
+        GroupBy::Department => read.aggregate(&format!("pstn/department/{}/{}", range.0, range.1), load).await?,
+        GroupBy::Day | GroupBy::User => std::sync::Arc::new(read.load(load).await?),
     };
     Ok(cached_json(&req, &*body))
 }

@@ -4,15 +4,15 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::NaiveDate;
 use serde::Serialize;
 use sua_db::DbError;
-use sua_db::models::portal;
 use sua_db::models::{DataVersion, TenantRow};
+use sua_db::views;
 use utoipa::ToSchema;
 
-use super::{ApiResult, Money, Refusals, State, Totals, cached_json, visible_tenant};
+use super::{ApiResult, Money, Refusals, State, Totals, cached_json};
 use crate::auth::Principal;
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Me {
     pub tenant_id: String,
     pub user_id: String,
@@ -39,7 +39,7 @@ pub async fn get_me(principal: Principal) -> ApiResult<HttpResponse> {
     }))
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct TenantSummary {
     pub tenant_id: String,
     pub display_name: String,
@@ -54,13 +54,13 @@ impl From<&TenantRow> for TenantSummary {
         Self {
             tenant_id: t.id.clone(),
             display_name: t.display_name.clone(),
-            consent_state: t.consent_state.clone(),
-            feed_state: t.feed_state.clone(),
+            consent_state: t.consent_state.to_string(),
+            feed_state: t.feed_state.to_string(),
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct TenantList {
     pub items: Vec<TenantSummary>,
 }
@@ -94,12 +94,12 @@ pub async fn get_status(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant = visible_tenant(&state, &principal, &path, false).await?;
-    let status = state.pool.run(move |conn| sua_domain::tenants::status(conn, tenant)).await?;
+    let read = super::TenantRead::open(&state, &principal, &path).await?;
+    let status = read.load(|conn, tenant| sua_domain::tenants::status(conn, tenant.clone())).await?;
     Ok(cached_json(&req, &status))
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct TenantMoney {
     pub tenant_id: String,
     pub display_name: String,
@@ -112,7 +112,7 @@ pub struct TenantMoney {
     pub findings: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct AllTenants {
     pub tenants: Vec<TenantMoney>,
     /// Per currency over every tenant (never across currencies).
@@ -124,7 +124,7 @@ pub struct AllTenants {
 /// A tenant's money from its current snapshot and findings (the collector's fields left empty).
 fn money_of(conn: &mut sua_db::Conn<'_>, tenant_id: &str) -> Result<TenantMoney, DbError> {
     let licences = super::licences::load(conn, tenant_id)?;
-    let totals = portal::finding_totals(conn, tenant_id)?;
+    let totals = views::finding_totals(conn, tenant_id)?;
     let (savings, risk) = super::money_by_effect(&totals);
     Ok(TenantMoney {
         tenant_id: tenant_id.to_string(),
@@ -166,8 +166,8 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
         items.push(TenantMoney {
             tenant_id: tenant.id,
             display_name: tenant.display_name,
-            consent_state: tenant.consent_state,
-            feed_state: tenant.feed_state,
+            consent_state: tenant.consent_state.to_string(),
+            feed_state: tenant.feed_state.to_string(),
             ..(*money).clone()
         });
     }

@@ -5,15 +5,14 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sua_db::models::portal::{self, Keyset, UserFilter, UserSort};
 use sua_db::models::{PriceOverrideRow, SnapshotRow};
+use sua_db::views::{self, Keyset, UserFilter, UserSort};
 use sua_db::{Conn, DbError};
 use sua_domain::prices::PriceBook;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
     ApiResult, Money, Refusals, SnapshotInfo, State, Totals, cached_json, decode_cursor, encode_cursor, page_size,
-    visible_tenant,
 };
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -61,13 +60,13 @@ pub struct UsersQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct UserLicence {
     pub sku_id: String,
     pub sku_part_number: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct User {
     pub id: String,
     pub user_principal_name: String,
@@ -86,7 +85,7 @@ pub struct User {
     pub monthly_cost: Vec<Money>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct Users {
     pub tenant_id: String,
     pub snapshot: Option<SnapshotInfo>,
@@ -181,7 +180,7 @@ impl UsersContext {
     /// One page, and where the next starts when there may be one.
     pub fn page(&self, conn: &mut Conn<'_>, request: &UsersRequest) -> Result<(Vec<User>, Option<Keyset>), DbError> {
         let Some(snapshot) = &self.snapshot else { return Ok((Vec::new(), None)) };
-        let page = portal::users_page(
+        let page = views::users_page(
             conn,
             &snapshot.run_id,
             &request.filter,
@@ -266,23 +265,23 @@ pub async fn list_users(
     query: web::Query<UsersQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant = visible_tenant(&state, &principal, &path, false).await?;
+    let read = super::TenantRead::open(&state, &principal, &path).await?;
     let (request, sku) = UsersRequest::parse(&query, 100, state.max_page)?;
-    let body = state
-        .pool
-        .run(move |conn| -> Result<Users, DbError> {
-            let (context, request) = prepare(conn, &tenant.id, request, sku)?;
+    let body = read
+        .load(move |conn, tenant| -> Result<Users, DbError> {
+            let tenant_id = tenant.id.clone();
+            let (context, request) = prepare(conn, &tenant_id, request, sku)?;
             let snapshot = context.snapshot.as_ref().map(SnapshotInfo::from);
             let Some(request) = request else {
-                return Ok(Users { tenant_id: tenant.id, snapshot, total: 0, items: vec![], next_cursor: None });
+                return Ok(Users { tenant_id, snapshot, total: 0, items: vec![], next_cursor: None });
             };
             let total = match &context.snapshot {
-                Some(s) => portal::users_count(conn, &s.run_id, &request.filter)?,
+                Some(s) => views::users_count(conn, &s.run_id, &request.filter)?,
                 None => 0,
             };
             let (items, next) = context.page(conn, &request)?;
             let next_cursor = next.map(|k| encode_cursor(&[&k.key, &k.id]));
-            Ok(Users { tenant_id: tenant.id, snapshot, total, items, next_cursor })
+            Ok(Users { tenant_id, snapshot, total, items, next_cursor })
         })
         .await?;
     Ok(cached_json(&req, &body))

@@ -10,8 +10,10 @@
 pub mod models;
 pub mod schema;
 pub mod service;
+pub mod states;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod views;
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use prometheus::Registry;
@@ -77,6 +78,35 @@ impl Dependencies {
     /// `/healthz`, `/readyz` (the database) and `/metrics` for a service that serves from the database alone.
     pub fn database_ops(&self, service: &'static str) -> Ops {
         Ops::new(service, self.registry.clone()).with_check(Arc::new(self.pool.clone()))
+    }
+}
+
+/// A service binary's whole `main`: parses [`ServiceArgs`] under the binary's name, runs [`main`], and turns its
+/// result into the exit code (the error, with its causes, on stderr).
+pub async fn run_binary<F, Fut>(binary: &'static str, service: &'static str, needs: Needs, serve: F) -> ExitCode
+where
+    F: FnOnce(Config, Dependencies, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServiceArgs,
+    }
+    let command = <Cli as clap::CommandFactory>::command()
+        .name(binary)
+        .about(format!("sua {service} service"))
+        .version(env!("CARGO_PKG_VERSION"));
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    match main(service, needs, cli.args, serve).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{binary}: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

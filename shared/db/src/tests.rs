@@ -28,14 +28,14 @@ fn tenant(id: &str) -> TenantRow {
     TenantRow {
         id: id.into(),
         display_name: "Contoso".into(),
-        consent_state: "granted".into(),
+        consent_state: crate::states::ConsentState::Granted,
         permissions: "{}".into(),
         prerequisites: "{}".into(),
         consented_at: Some(at),
         created_at: at,
         updated_at: at,
         invitation_id: None,
-        feed_state: "not_collected".into(),
+        feed_state: crate::states::FeedState::NotCollected,
         feed_since: None,
         feed_error: None,
     }
@@ -82,12 +82,12 @@ fn tenants_upsert_keeps_created_at_and_updates_the_rest() {
         let mut row = tenant("t1");
         TenantRow::upsert(conn, &row).unwrap();
         let created = row.created_at;
-        row.consent_state = "revoked".into();
+        row.consent_state = crate::states::ConsentState::Revoked;
         row.created_at = created + Duration::days(1);
         row.updated_at = created + Duration::days(1);
         TenantRow::upsert(conn, &row).unwrap();
         let stored = TenantRow::find(conn, "t1").unwrap().unwrap();
-        assert_eq!(stored.consent_state, "revoked", "{backend}");
+        assert_eq!(stored.consent_state, crate::states::ConsentState::Revoked, "{backend}");
         assert_eq!(stored.created_at, created, "{backend}");
         assert_eq!(TenantRow::list(conn).unwrap().len(), 1, "{backend}");
     });
@@ -318,7 +318,7 @@ fn part(run: &str, part: &str, page: i32) -> crate::models::SnapshotPartRow {
 #[test]
 fn a_snapshot_becomes_current_only_when_completed_and_whole_and_only_if_not_older() {
     use crate::models::SnapshotRow;
-    use crate::models::snapshots::{CURRENT, SUPERSEDED};
+    use crate::states::SnapshotState::{Current, Superseded};
     with_each_backend(|backend, conn| {
         let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let expected = r#"{"skus":1,"users":2,"teams_activity":0}"#;
@@ -345,15 +345,11 @@ fn a_snapshot_becomes_current_only_when_completed_and_whole_and_only_if_not_olde
         SnapshotRow::complete(conn, "run-0", old, r#"{"skus":1}"#, true, None, now()).unwrap();
         SnapshotRow::record_part(conn, &part("run-0", "skus", 1)).unwrap();
         assert!(!SnapshotRow::try_make_current(conn, "run-0", now()).unwrap(), "{backend}: older than current");
-        let states: Vec<(String, String)> =
+        let states: Vec<(String, crate::states::SnapshotState)> =
             SnapshotRow::history(conn, "t1").unwrap().into_iter().map(|s| (s.run_id, s.state)).collect();
         assert_eq!(
             states,
-            vec![
-                ("run-2".into(), CURRENT.into()),
-                ("run-1".into(), SUPERSEDED.into()),
-                ("run-0".into(), SUPERSEDED.into())
-            ],
+            vec![("run-2".into(), Current), ("run-1".into(), Superseded), ("run-0".into(), Superseded)],
             "{backend}"
         );
         assert_eq!(SnapshotRow::current(conn, "t1").unwrap().unwrap().run_id, "run-2");

@@ -8,16 +8,18 @@ use serde::Serialize;
 use sua_core::messages::PermissionState;
 use sua_db::Pool;
 use sua_db::models::{BackfillRow, SubscriptionRow, SyncRunRow, TenantRow};
+use sua_db::states::{ConsentState, FeedState, RunStatus};
 use utoipa::ToSchema;
 
 /// The sync-run kind of the daily licence sync (`collector.sync_runs.kind`).
 pub const LICENCE_SYNC: &str = "licence";
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct TenantStatus {
     pub tenant_id: String,
     pub display_name: String,
-    pub consent_state: String,
+    #[schema(value_type = String)]
+    pub consent_state: ConsentState,
     pub consented_at: Option<DateTime<Utc>>,
     /// Each Graph permission sua needs: `granted`, `missing` or `unknown` (the probe could not tell).
     #[schema(value_type = BTreeMap<String, String>)]
@@ -28,7 +30,8 @@ pub struct TenantStatus {
     pub entra_id_p1: Option<bool>,
     pub last_sync: Option<SyncStatus>,
     /// Call-record feed: `healthy`, `degraded`, `down` or `not_collected`, since when and why.
-    pub feed_state: String,
+    #[schema(value_type = String)]
+    pub feed_state: FeedState,
     pub feed_since: Option<DateTime<Utc>>,
     pub feed_error: Option<String>,
     /// When the call-record change notifications lapse unless renewed.
@@ -36,22 +39,24 @@ pub struct TenantStatus {
     pub last_backfill: Option<BackfillStatus>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct SyncStatus {
     pub run_id: String,
     pub day: NaiveDate,
     /// `running`, `completed`, `failed` or `rerun_requested`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: RunStatus,
     pub attempt: i32,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct BackfillStatus {
     /// `queued`, `running`, `completed` or `failed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: sua_db::states::BackfillStatus,
     /// `consent`, `gap` or `manual`.
     pub reason: String,
     pub window_from: DateTime<Utc>,

@@ -90,7 +90,7 @@ async fn whole_tenant(backend: Backend, users: u32) {
     let (status, _) = stack.onboard().await;
     assert_eq!(status, 200);
     let tenant = stack.tenant(0);
-    let sim = stack.sim.sim.sim.clone();
+    let sim = stack.graph().clone();
     let model = sim.tenant(&tenant).unwrap().clone();
     let calls = history(&model, &stack);
     let pstn_rows: Vec<serde_json::Value> = calls

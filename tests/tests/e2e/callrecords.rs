@@ -45,7 +45,7 @@ async fn latest_backfill(stack: &Stack, tenant: &str) -> Option<BackfillRow> {
 /// Waits for the tenant's latest backfill to complete and returns it.
 async fn completed_backfill(stack: &Stack, tenant: &str) -> BackfillRow {
     eventually("the backfill completed", WAIT, || async {
-        latest_backfill(stack, tenant).await.is_some_and(|b| b.status == "completed")
+        latest_backfill(stack, tenant).await.is_some_and(|b| b.status == sua_db::states::BackfillStatus::Completed)
     })
     .await;
     latest_backfill(stack, tenant).await.unwrap()
@@ -86,7 +86,7 @@ async fn call_records_where(
 
 /// The record as the simulator holds it (what Graph would serve), all sessions included.
 fn expected(stack: &Stack, id: &str) -> Value {
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let model = sim.tenant(&stack.tenant(0)).unwrap();
     let header = sim.call_by_id(model, id).unwrap();
     calls::full_record(model, &header, sim.version(id))
@@ -114,7 +114,7 @@ async fn subscribe_and_collect(backend: Backend) {
     let (status, _) = stack.onboard().await;
     assert_eq!(status, 200);
     let subscription = active_subscription(&stack).await;
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let validations: Vec<_> = sim.deliveries().into_iter().filter(|d| d.kind == "validation").collect();
     assert_eq!(validations.len(), 2, "notification and lifecycle URLs were validated");
     assert!(validations.iter().all(|d| d.status == Some(200)));
@@ -151,7 +151,7 @@ async fn subscribe_and_collect(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_with_more_than_60_sessions_is_published_with_every_session_page() {
     let stack = Stack::start(Backend::Production, tenant(400, 0.5, 20), |c| c.callrecords.backfill_days = 1).await;
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let model = sim.tenant(&stack.tenant(0)).unwrap();
     let now = sua_tests::clock::now();
     let large = sim
@@ -215,7 +215,7 @@ async fn deliver_again(backend: Backend) {
     stack.onboard().await;
     let subscription = active_subscription(&stack).await;
     let tenant = stack.tenant(0);
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let client_state = sim.subscriptions(&tenant)[0].client_state.clone().unwrap();
     // After consent's backfill (a call listed by it while its notification is being fetched is fetched by both).
     completed_backfill(&stack, &tenant).await;
@@ -266,7 +266,7 @@ async fn refuse_bad_notifications(backend: Backend) {
     stack.onboard().await;
     let subscription = active_subscription(&stack).await;
     let tenant = stack.tenant(0);
-    let held = stack.sim.sim.sim.subscriptions(&tenant)[0].client_state.clone().unwrap();
+    let held = stack.graph().subscriptions(&tenant)[0].client_state.clone().unwrap();
     let item = |subscription_id: &str, client_state: &str, tenant_id: &str| {
         json!({ "value": [{
             "subscriptionId": subscription_id, "clientState": client_state, "changeType": "created",
@@ -334,7 +334,7 @@ async fn a_deleted_or_expired_subscription_is_recreated_and_the_gap_is_backfille
     let stack = Stack::start(Backend::Production, tenant(200, 0.0, 1), |_| {}).await;
     stack.onboard().await;
     let first = active_subscription(&stack).await;
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let tenant = stack.tenant(0);
 
     // The customer (or Graph) deletes the subscription; calls made meanwhile notify no one.
@@ -377,7 +377,7 @@ async fn reauthorization_required_renews_the_subscription() {
         Stack::start(Backend::Production, tenant(50, 0.0, 1), |c| c.callrecords.subscription_minutes = 600).await;
     stack.onboard().await;
     let before = active_subscription(&stack).await;
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     assert!(sim.send_lifecycle(&before.id, "reauthorizationRequired"));
     eventually("the subscription is renewed", WAIT, || async {
         sim.requests_to(Endpoint::Subscriptions).iter().any(|r| r.method == "PATCH" && r.status == 200)
@@ -396,7 +396,7 @@ async fn reauthorization_required_renews_the_subscription() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_that_cannot_be_subscribed_is_reported_down_with_the_reason() {
     let stack = Stack::start(Backend::Production, tenant(50, 0.0, 1), |_| {}).await;
-    stack.sim.sim.sim.add_fault(Fault::new(Endpoint::Subscriptions, FaultKind::Status { status: 503 }));
+    stack.graph().add_fault(Fault::new(Endpoint::Subscriptions, FaultKind::Status { status: 503 }));
     stack.onboard().await;
     eventually("the feed is down", WAIT, || async {
         let tenant = stack.tenant(0);
@@ -406,7 +406,7 @@ async fn a_feed_that_cannot_be_subscribed_is_reported_down_with_the_reason() {
             .run(move |conn| TenantRow::find(conn, &tenant))
             .await
             .unwrap()
-            .is_some_and(|t| t.feed_state == "down")
+            .is_some_and(|t| t.feed_state == sua_db::states::FeedState::Down)
     })
     .await;
     eventually("the reason is recorded", WAIT, || async {
@@ -416,7 +416,7 @@ async fn a_feed_that_cannot_be_subscribed_is_reported_down_with_the_reason() {
     .await;
     let status = sua_domain::tenants::list(&stack.deps.pool).await.unwrap();
     assert!(status[0].feed_since.is_some());
-    stack.sim.sim.sim.clear_faults();
+    stack.graph().clear_faults();
     check_subscription(&stack).await;
     eventually("the feed recovers", WAIT, || async {
         let tenant = stack.tenant(0);
@@ -426,7 +426,7 @@ async fn a_feed_that_cannot_be_subscribed_is_reported_down_with_the_reason() {
             .run(move |conn| TenantRow::find(conn, &tenant))
             .await
             .unwrap()
-            .is_some_and(|t| t.feed_state == "healthy" && t.feed_error.is_none())
+            .is_some_and(|t| t.feed_state == sua_db::states::FeedState::Healthy && t.feed_error.is_none())
     })
     .await;
     stack.stop().await;
@@ -445,7 +445,7 @@ async fn pstn_and_direct_routing_logs_are_collected_once_a_day_page_by_page() {
             .run(move |conn| SyncRunRow::latest(conn, &t, "pstn"))
             .await
             .unwrap()
-            .is_some_and(|r| r.status == "completed")
+            .is_some_and(|r| r.status == sua_db::states::RunStatus::Completed)
     })
     .await;
     // Every page was confirmed by the broker before the run was marked completed, so the messages waiting now
@@ -464,7 +464,7 @@ async fn pstn_and_direct_routing_logs_are_collected_once_a_day_page_by_page() {
             );
         }
     }
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let model = sim.tenant(&tenant).unwrap();
     let run = stack
         .deps
@@ -514,7 +514,7 @@ async fn a_manual_backfill_fetches_only_what_was_not_collected() {
     stack.onboard().await;
     let tenant = stack.tenant(0);
     let first = completed_backfill(&stack, &tenant).await;
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let model = sim.tenant(&tenant).unwrap();
     let ids = |calls: Vec<calls::CallHeader>| calls.into_iter().map(|c| c.id).collect::<BTreeSet<String>>();
     let collected = ids(sim.calls_starting(model, first.window_from.and_utc(), first.window_to.and_utc()));
@@ -573,7 +573,7 @@ async fn a_storm_of_10000_notifications_is_all_answered_2xx_and_every_record_arr
         stack.onboard().await;
         subscription_of(&stack, n).await;
     }
-    let sim = &stack.sim.sim.sim;
+    let sim = &stack.graph();
     let started = std::time::Instant::now();
     let mut ids = BTreeSet::new();
     for n in 0..TENANTS {

@@ -73,7 +73,7 @@ async fn freshness(backend: Backend) {
     let tenant = stack.tenant(0);
     let token = stack.portal_token(&tenant, &["Portal.Reader"]);
     let base = format!("/api/v1/tenants/{tenant}");
-    let model = stack.sim.sim.sim.tenant(&tenant).unwrap().clone();
+    let model = stack.graph().tenant(&tenant).unwrap().clone();
     let calls = history(&model, &stack);
     let from = calls.iter().map(|c| c.start.date_naive()).min().unwrap();
     let to = sua_core::clock::today();

@@ -17,14 +17,14 @@ fn tenant_row() -> TenantRow {
     TenantRow {
         id: TENANT.into(),
         display_name: "Contoso".into(),
-        consent_state: "granted".into(),
+        consent_state: sua_db::states::ConsentState::Granted,
         permissions: "{}".into(),
         prerequisites: "{}".into(),
         consented_at: Some(now),
         created_at: now,
         updated_at: now,
         invitation_id: None,
-        feed_state: "healthy".into(),
+        feed_state: sua_db::states::FeedState::Healthy,
         feed_since: None,
         feed_error: None,
     }

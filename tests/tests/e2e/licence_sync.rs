@@ -49,7 +49,7 @@ fn sim(users: u32) -> SimConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_is_waited_out_exactly_as_retry_after_says() {
     let stack = Stack::start(Backend::Production, sim(1_200), |_| {}).await;
-    let simulator = &stack.sim.sim.sim;
+    let simulator = &stack.graph();
     // Every users page is throttled twice before it is served.
     simulator.add_fault(Fault::new(Endpoint::Users, FaultKind::Throttle { retry_after_secs: 2 }).skip(1).times(2));
     simulator
@@ -79,7 +79,7 @@ async fn a_429_storm_is_waited_out_exactly_as_retry_after_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graph_outage_fails_the_run_with_the_reason_and_the_next_attempt_completes() {
     let stack = Stack::start(Backend::Production, sim(300), |_| {}).await;
-    let simulator = &stack.sim.sim.sim;
+    let simulator = &stack.graph();
     // The consent probes pass (users, and users with sign-ins); the sync's first users page then meets a lasting
     // outage.
     simulator.add_fault(Fault::new(Endpoint::Users, FaultKind::Status { status: 503 }).skip(2));
@@ -109,7 +109,7 @@ async fn a_graph_outage_fails_the_run_with_the_reason_and_the_next_attempt_compl
 async fn a_truncated_page_fails_the_run_and_it_is_never_marked_complete() {
     let stack = Stack::start(Backend::Production, sim(1_300), |_| {}).await;
     // The two probes and the first page are fine; the second page always arrives cut in half.
-    stack.sim.sim.sim.add_fault(Fault::new(Endpoint::Users, FaultKind::Truncate).skip(3));
+    stack.graph().add_fault(Fault::new(Endpoint::Users, FaultKind::Truncate).skip(3));
     let (status, _) = stack.onboard().await;
     assert_eq!(status, 200);
     let failed = wait_for_status(&stack, "failed").await;
@@ -129,7 +129,7 @@ async fn a_second_start_of_the_same_days_run_is_a_no_op() {
     let stack = Stack::start(Backend::Production, sim(100), |_| {}).await;
     stack.onboard().await;
     let completed = wait_for_status(&stack, "completed").await;
-    let users_requests = stack.sim.sim.sim.requests_to(Endpoint::Users).len();
+    let users_requests = stack.graph().requests_to(Endpoint::Users).len();
     assert_eq!(claims(&stack, "already_completed"), 0);
     queue_sync(&stack, completed.day).await;
     queue_sync(&stack, completed.day).await;
@@ -137,7 +137,7 @@ async fn a_second_start_of_the_same_days_run_is_a_no_op() {
         .await;
     assert_eq!(claims(&stack, "started"), 1, "only the first sync of the day started a run");
     assert_eq!(latest_run(&stack).await.unwrap(), completed);
-    assert_eq!(stack.sim.sim.sim.requests_to(Endpoint::Users).len(), users_requests, "no Graph call for a done day");
+    assert_eq!(stack.graph().requests_to(Endpoint::Users).len(), users_requests, "no Graph call for a done day");
     stack.stop().await;
 }
 
@@ -146,9 +146,9 @@ async fn tokens_are_cached_per_tenant() {
     let stack = Stack::start(Backend::Production, sim(2_000), |_| {}).await;
     stack.onboard().await;
     wait_for_status(&stack, "completed").await;
-    let graph_calls = stack.sim.sim.sim.requests().iter().filter(|r| r.path.starts_with("/v1.0/")).count();
+    let graph_calls = stack.graph().requests().iter().filter(|r| r.path.starts_with("/v1.0/")).count();
     assert!(graph_calls > 8, "{graph_calls}");
-    assert_eq!(stack.sim.sim.sim.requests_to(Endpoint::Token).len(), 1, "one token served every call");
+    assert_eq!(stack.graph().requests_to(Endpoint::Token).len(), 1, "one token served every call");
     stack.stop().await;
 }
 

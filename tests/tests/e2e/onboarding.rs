@@ -73,7 +73,7 @@ async fn consent_then_first_sync(backend: Backend) {
     let records = RawRecords::collect(&stack, WAIT, sync_completed).await;
     let consented: TenantConsentedV1 = records.of(Kind::TenantConsentedV1)[0].decode().unwrap();
     assert_eq!(consented.entra_id_p1, Some(true));
-    let model = stack.sim.sim.sim.tenant(&tenant).unwrap();
+    let model = stack.graph().tenant(&tenant).unwrap();
     let pages = records.of(Kind::LicenceUsersV1);
     assert_eq!(pages.len(), 3, "1,100 users with signInActivity come 500 per page");
     let mut ids = BTreeSet::new();
@@ -110,7 +110,7 @@ async fn consent_then_first_sync(backend: Backend) {
 
     let status = sua_domain::tenants::list(&stack.deps.pool).await.unwrap();
     let last = status[0].last_sync.clone().unwrap();
-    assert_eq!((last.status.as_str(), last.attempt), ("completed", 1));
+    assert_eq!((last.status, last.attempt), (sua_db::states::RunStatus::Completed, 1));
     stack.stop().await;
 }
 
@@ -128,7 +128,7 @@ async fn consent_leads_to_a_complete_first_sync_on_sqlite_and_the_in_process_bro
 async fn denied_consent_shows_a_clear_page_and_changes_nothing() {
     let stack = Stack::start(Backend::Production, quiet(), |_| {}).await;
     let tenant = stack.tenant(0);
-    stack.sim.sim.sim.set_consent_outcome(&tenant, ConsentOutcome::Deny);
+    stack.graph().set_consent_outcome(&tenant, ConsentOutcome::Deny);
     let (status, page) = stack.onboard().await;
     assert_eq!(status, 200);
     assert!(
@@ -164,7 +164,7 @@ async fn a_forged_or_expired_link_is_refused_and_changes_nothing() {
     let (status, _) = stack.get_page(&format!("{callback}?admin_consent=True&tenant={tenant}")).await;
     assert_eq!(status, 400, "no state at all");
     assert!(tenant_row(&stack, &tenant).await.is_none());
-    assert!(stack.sim.sim.sim.requests_to(sua_graph_sim::Endpoint::Token).is_empty(), "no token was even requested");
+    assert!(stack.graph().requests_to(sua_graph_sim::Endpoint::Token).is_empty(), "no token was even requested");
     stack.stop().await;
 }
 
@@ -176,7 +176,7 @@ async fn a_tenant_already_onboarded_through_another_invitation_is_not_rebound() 
     let tenant = stack.tenant(0);
     let first = tenant_row(&stack, &tenant).await.unwrap().invitation_id;
     // The same tenant's admin answers a second invitation's link.
-    stack.sim.sim.sim.set_next_consenting_tenant(&tenant);
+    stack.graph().set_next_consenting_tenant(&tenant);
     let (status, page) = stack.onboard().await;
     assert_eq!(status, 409, "{page}");
     assert_eq!(tenant_row(&stack, &tenant).await.unwrap().invitation_id, first);
@@ -206,7 +206,7 @@ async fn a_missing_permission_is_reported_and_the_sync_skips_only_what_needs_it(
     assert_eq!(completed.parts.users.records, 200);
     assert_eq!(completed.parts.skus.status, sua_core::messages::PartStatus::Published);
     assert!(records.of(Kind::TeamsActivityReportV1).is_empty());
-    assert!(stack.sim.sim.sim.requests_to(sua_graph_sim::Endpoint::ReportDownload).is_empty());
+    assert!(stack.graph().requests_to(sua_graph_sim::Endpoint::ReportDownload).is_empty());
     stack.stop().await;
 }
 
@@ -273,8 +273,8 @@ async fn each_permission_revoked_alone_shows_as_missing_and_nothing_else_does() 
     for (n, revoked) in REQUESTED.iter().enumerate() {
         let tenant = stack.tenant(n);
         let granted: BTreeSet<String> = REQUESTED.iter().filter(|p| *p != revoked).map(|p| p.to_string()).collect();
-        stack.sim.sim.sim.set_consent_outcome(&tenant, ConsentOutcome::Grant(granted));
-        stack.sim.sim.sim.set_next_consenting_tenant(&tenant);
+        stack.graph().set_consent_outcome(&tenant, ConsentOutcome::Grant(granted));
+        stack.graph().set_next_consenting_tenant(&tenant);
         let (status, page) = stack.onboard().await;
         assert_eq!(status, 200, "{page}");
         assert!(page.contains(&format!("Missing: {revoked}")), "{revoked}: {page}");

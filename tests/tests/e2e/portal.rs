@@ -14,9 +14,14 @@ use sua_graph_sim::calls::CallHeader;
 use sua_graph_sim::catalog;
 use sua_graph_sim::tenant::SignIn;
 use sua_graph_sim::{SimConfig, TenantSpec, UserTokenSpec};
+use sua_portal_api::api::Money;
+use sua_portal_api::api::calls::{Quality, Usage};
+use sua_portal_api::api::findings::Findings;
+use sua_portal_api::api::licences::Licences;
+use sua_portal_api::api::users::Users;
 use sua_tests::eventually;
 use sua_tests::expected::{audio_streams, expected_findings, expected_money, history, list_price, party_users};
-use sua_tests::portal::Portal;
+use sua_tests::portal::{Portal, usd};
 use sua_tests::stack::{Backend, OPERATOR_TENANT, PORTAL_AUDIENCE, Stack};
 
 const WAIT: Duration = Duration::from_secs(150);
@@ -58,14 +63,14 @@ fn tenant_row(id: &str, name: &str) -> TenantRow {
     TenantRow {
         id: id.into(),
         display_name: name.into(),
-        consent_state: "granted".into(),
+        consent_state: sua_db::states::ConsentState::Granted,
         permissions: "{}".into(),
         prerequisites: "{}".into(),
         consented_at: Some(now),
         created_at: now,
         updated_at: now,
         invitation_id: None,
-        feed_state: "healthy".into(),
+        feed_state: sua_db::states::FeedState::Healthy,
         feed_since: None,
         feed_error: None,
     }
@@ -100,7 +105,7 @@ fn hs256(stack: &Stack, token: &str) -> String {
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     h.kid = header["kid"].as_str().map(str::to_string);
-    let secret = stack.sim.sim.sim.jwks().to_string();
+    let secret = stack.graph().jwks().to_string();
     jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
@@ -119,7 +124,7 @@ async fn refusals(backend: Backend) {
     let rows = [tenant_row(TENANT_A, "Contoso"), tenant_row(TENANT_B, "Fabrikam")];
     stack.deps.pool.run(move |conn| rows.iter().try_for_each(|r| TenantRow::upsert(conn, r))).await.unwrap();
     let portal = Portal { url: stack.start_portal().await, http: stack.sim.http.clone() };
-    let sim = stack.sim.sim.sim.clone();
+    let sim = stack.graph().clone();
     let reader_a = stack.portal_token(TENANT_A, &[READER]);
     let admin_a = stack.portal_token(TENANT_A, &[ADMIN]);
     let mint = |change: &dyn Fn(&mut UserTokenSpec)| {
@@ -312,27 +317,6 @@ async fn a_caller_over_its_rate_limit_gets_429_with_retry_after_and_others_are_u
     stack.stop().await;
 }
 
-/// Walks a cursor-paged list; returns every item.
-async fn all_pages(portal: &Portal, path: &str, token: &str) -> (Vec<Value>, usize) {
-    let mut items = Vec::new();
-    let mut pages = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let separator = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            Some(c) => format!("{path}{separator}cursor={c}"),
-            None => path.to_string(),
-        };
-        let page = portal.get(&url, token).await;
-        pages += 1;
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return (items, pages),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it() {
     let users = 400u32;
@@ -347,7 +331,7 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     let (status, _) = stack.onboard().await;
     assert_eq!(status, 200);
     let tenant = stack.tenant(0);
-    let model = stack.sim.sim.sim.tenant(&tenant).unwrap().clone();
+    let model = stack.graph().tenant(&tenant).unwrap().clone();
     let calls: Vec<CallHeader> = history(&model, &stack);
     let pstn_rows: Vec<Value> = calls
         .iter()
@@ -376,16 +360,9 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     let base = format!("/api/v1/tenants/{tenant}");
 
     // Licences: every SKU with the generator's units; money is units × unit price.
-    let licences = portal.get(&format!("{base}/licences"), &token).await;
-    let got: BTreeMap<String, (i64, i64, i64)> = licences["skus"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let id = s["sku_id"].as_str().unwrap().to_string();
-            (id, (s["purchased"].as_i64().unwrap(), s["warning"].as_i64().unwrap(), s["assigned"].as_i64().unwrap()))
-        })
-        .collect();
+    let licences: Licences = portal.get_as(&format!("{base}/licences"), &token).await;
+    let got: BTreeMap<String, (i64, i64, i64)> =
+        licences.skus.iter().map(|s| (s.sku_id.clone(), (s.purchased, s.warning, s.assigned))).collect();
     let expected: BTreeMap<String, (i64, i64, i64)> = model
         .subscriptions()
         .iter()
@@ -393,91 +370,77 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
         .collect();
     assert_eq!(got, expected);
     // Seats free and money per SKU: the generator's units at the list prices the test knows.
-    let got: BTreeMap<String, (i64, Value)> = licences["skus"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (s["sku_id"].as_str().unwrap().to_string(), (s["available"].as_i64().unwrap(), s["monthly_cost"].clone()))
-        })
-        .collect();
-    let expected: BTreeMap<String, (i64, Value)> = model
+    let got: BTreeMap<String, (i64, Option<Money>)> =
+        licences.skus.iter().map(|s| (s.sku_id.clone(), (s.available, s.monthly_cost.clone()))).collect();
+    let expected: BTreeMap<String, (i64, Option<Money>)> = model
         .subscriptions()
         .iter()
         .map(|s| {
-            let cost = json!({"amount_minor": list_price(s.sku.id) * s.enabled as i64, "currency": "USD"});
-            (s.sku.id.to_string(), ((s.enabled as i64 - s.consumed as i64).max(0), cost))
+            let cost = usd(list_price(s.sku.id) * s.enabled as i64);
+            (s.sku.id.to_string(), ((s.enabled as i64 - s.consumed as i64).max(0), Some(cost)))
         })
         .collect();
     assert_eq!(got, expected);
     // Copilot: a public list price of 30.00 USD; the seats bought and never assigned are its waste.
-    let copilot = licences["skus"].as_array().unwrap().iter().find(|s| s["sku_id"] == catalog::COPILOT_SKU.id).unwrap();
+    let copilot = licences.skus.iter().find(|s| s.sku_id == catalog::COPILOT_SKU.id).unwrap();
     let bought = model.subscriptions().iter().find(|s| s.sku.id == catalog::COPILOT_SKU.id).unwrap().enabled as i64;
-    assert_eq!(copilot["unit_price"], json!({"amount_minor": 3000, "currency": "USD"}));
-    assert_eq!(copilot["monthly_waste"], json!([{"amount_minor": bought * 3000, "currency": "USD"}]));
+    assert_eq!(copilot.unit_price, Some(usd(3000)));
+    assert_eq!(copilot.monthly_waste, vec![usd(bought * 3000)]);
 
     // Findings: exactly the (kind, user, SKU) the generator built, across pages; totals agree with the items.
     let dialled: BTreeSet<String> = pstn_rows.iter().filter_map(|r| r["userId"].as_str()).map(str::to_string).collect();
     let expected = expected_findings(&model, &dialled);
-    let (items, pages) = all_pages(&portal, &format!("{base}/findings?limit=40"), &token).await;
+    let (items, pages) = portal.all_pages::<Findings>(&format!("{base}/findings?limit=40"), &token).await;
     assert!(pages > 1, "the findings span pages");
     let found: BTreeSet<(String, String, String)> = items
         .iter()
         .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_string(),
-                f["user_id"].as_str().unwrap_or("-").to_string(),
-                f["sku_id"].as_str().unwrap_or_default().to_string(),
-            )
+            let user = f.user_id.clone().unwrap_or_else(|| "-".into());
+            (f.kind.clone(), user, f.sku_id.clone().unwrap_or_default())
         })
         .collect();
     assert_eq!(found.len(), items.len(), "no finding repeats across pages");
     assert_eq!(found, expected);
     eprintln!("{} findings over {pages} pages match the generator", found.len());
-    let first = portal.get(&format!("{base}/findings?limit=1"), &token).await;
-    assert_eq!(first["total"].as_u64().unwrap() as usize, expected.len());
+    let first: Findings = portal.get_as(&format!("{base}/findings?limit=1"), &token).await;
+    assert_eq!(first.total as usize, expected.len());
     let mut per_kind: BTreeMap<String, i64> = BTreeMap::new();
     for (kind, _, _) in &expected {
         *per_kind.entry(kind.clone()).or_default() += 1;
     }
-    let totals: BTreeMap<String, i64> = first["totals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["kind"].as_str().unwrap().to_string(), t["findings"].as_i64().unwrap()))
-        .collect();
+    let totals: BTreeMap<String, i64> = first.totals.iter().map(|t| (t.kind.clone(), t.findings)).collect();
     assert_eq!(totals, per_kind);
     let money = expected_money(&model, &expected);
     let saved: i64 = money.iter().filter(|(kind, _)| *kind != "over_assigned").map(|(_, cents)| cents).sum();
-    assert_eq!(first["monthly_savings"], json!([{"amount_minor": saved, "currency": "USD"}]));
+    assert_eq!(first.monthly_savings, vec![usd(saved)]);
     let per_finding: BTreeMap<String, i64> = items.iter().fold(BTreeMap::new(), |mut acc, f| {
-        *acc.entry(f["kind"].as_str().unwrap().to_string()).or_default() +=
-            f["monthly_amount"]["amount_minor"].as_i64().unwrap();
+        *acc.entry(f.kind.clone()).or_default() += f.monthly_amount.as_ref().unwrap().amount_minor;
         acc
     });
     assert_eq!(per_finding, money, "each finding's money, summed per kind");
-    let inactive = portal.get(&format!("{base}/findings?kind=inactive_user&limit=1000"), &token).await;
-    assert_eq!(inactive["items"].as_array().unwrap().len() as i64, per_kind["inactive_user"]);
+    let inactive: Findings = portal.get_as(&format!("{base}/findings?kind=inactive_user&limit=1000"), &token).await;
+    assert_eq!(inactive.items.len() as i64, per_kind["inactive_user"]);
 
     // Users: every user once across pages in name order; filters count what the generator made.
     let model_users: Vec<_> = (0..users).map(|i| model.user(i)).collect();
-    let (items, _) = all_pages(&portal, &format!("{base}/users?limit=70"), &token).await;
-    let ids: Vec<String> = items.iter().map(|u| u["id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(ids.iter().collect::<BTreeSet<_>>(), model_users.iter().map(|u| &u.id).collect::<BTreeSet<_>>());
+    let (items, _) = portal.all_pages::<Users>(&format!("{base}/users?limit=70"), &token).await;
+    let ids: Vec<&String> = items.iter().map(|u| &u.id).collect();
+    assert_eq!(
+        ids.iter().copied().collect::<BTreeSet<_>>(),
+        model_users.iter().map(|u| &u.id).collect::<BTreeSet<_>>()
+    );
     assert_eq!(ids.len(), users as usize);
-    let names: Vec<(String, String)> = items
-        .iter()
-        .map(|u| (u["display_name"].as_str().unwrap().to_string(), u["id"].as_str().unwrap().to_string()))
-        .collect();
+    let names: Vec<(&str, &str)> = items.iter().map(|u| (u.display_name.as_str(), u.id.as_str())).collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "sorted by display name, then id");
-    let (desc, _) = all_pages(&portal, &format!("{base}/users?limit=90&sort=last_sign_in&order=desc"), &token).await;
+    let (desc, _) =
+        portal.all_pages::<Users>(&format!("{base}/users?limit=90&sort=last_sign_in&order=desc"), &token).await;
     assert_eq!(desc.len(), users as usize);
     let count = |path: String| {
         let portal = &portal;
         let token = &token;
-        async move { portal.get(&path, token).await["total"].as_i64().unwrap() }
+        async move { portal.get_as::<Users>(&path, token).await.total }
     };
     let licensed = model_users.iter().filter(|u| !u.licences.is_empty()).count() as i64;
     assert_eq!(count(format!("{base}/users?licensed=true&limit=1")).await, licensed);
@@ -508,32 +471,24 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     }
     let from = calls.iter().map(|c| c.start.date_naive()).min().unwrap();
     let to = calls.iter().map(|c| c.start.date_naive()).max().unwrap();
-    let usage = portal.get(&format!("{base}/calls/usage?from={from}&to={to}&group_by=day"), &token).await;
-    let got: BTreeMap<String, (i64, i64, i64)> = usage["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let key = d["key"].as_str().unwrap().to_string();
-            (key, (d["calls"].as_i64().unwrap(), d["group_calls"].as_i64().unwrap(), d["seconds"].as_i64().unwrap()))
-        })
-        .collect();
+    let usage: Usage = portal.get_as(&format!("{base}/calls/usage?from={from}&to={to}&group_by=day"), &token).await;
+    let got: BTreeMap<String, (i64, i64, i64)> =
+        usage.items.iter().map(|d| (d.key.clone(), (d.counts.calls, d.counts.group_calls, d.counts.seconds))).collect();
     assert_eq!(got, per_day);
-    assert_eq!(usage["totals"]["calls"].as_i64().unwrap() as usize, calls.len());
-    let (items, _) =
-        all_pages(&portal, &format!("{base}/calls/usage?from={from}&to={to}&group_by=user&limit=50"), &token).await;
-    let got: BTreeMap<String, i64> =
-        items.iter().map(|u| (u["key"].as_str().unwrap().to_string(), u["calls"].as_i64().unwrap())).collect();
+    assert_eq!(usage.totals.calls as usize, calls.len());
+    let (items, _) = portal
+        .all_pages::<Usage>(&format!("{base}/calls/usage?from={from}&to={to}&group_by=user&limit=50"), &token)
+        .await;
+    let got: BTreeMap<String, i64> = items.iter().map(|u| (u.key.clone(), u.counts.calls)).collect();
     assert_eq!(got, per_user);
-    let by_department =
-        portal.get(&format!("{base}/calls/usage?from={from}&to={to}&group_by=department"), &token).await;
-    let department_calls: i64 =
-        by_department["items"].as_array().unwrap().iter().map(|d| d["calls"].as_i64().unwrap()).sum();
+    let by_department: Usage =
+        portal.get_as(&format!("{base}/calls/usage?from={from}&to={to}&group_by=department"), &token).await;
+    let department_calls: i64 = by_department.items.iter().map(|d| d.counts.calls).sum();
     assert_eq!(department_calls, per_user.values().sum::<i64>());
-    let quality = portal.get(&format!("{base}/calls/quality?from={from}&to={to}"), &token).await;
+    let quality: Quality = portal.get_as(&format!("{base}/calls/quality?from={from}&to={to}"), &token).await;
     let poor: i64 = calls.iter().map(|c| audio_streams(&model, c).1).sum();
     assert!(poor > 0, "the generator degraded some calls' networks");
-    assert_eq!(quality["poor_streams"].as_i64().unwrap(), poor);
+    assert_eq!(quality.poor_streams, poor);
 
     // Exports: the users list as CSV (one line per user) and XLSX (a workbook any reader opens).
     let csv = portal
@@ -556,10 +511,10 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     let answer = portal.call(Method::PUT, &format!("{base}/prices"), Some(&admin), Some(&change)).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     eventually("the Copilot waste is repriced in EUR", WAIT, || async {
-        let licences = portal.get(&format!("{base}/licences"), &token).await;
-        let copilot =
-            licences["skus"].as_array().unwrap().iter().find(|s| s["sku_id"] == catalog::COPILOT_SKU.id).cloned();
-        copilot.is_some_and(|c| c["monthly_waste"] == json!([{"amount_minor": bought * 2800, "currency": "EUR"}]))
+        let licences: Licences = portal.get_as(&format!("{base}/licences"), &token).await;
+        let copilot = licences.skus.into_iter().find(|s| s.sku_id == catalog::COPILOT_SKU.id);
+        let eur = Money { amount_minor: bought * 2800, currency: "EUR".into() };
+        copilot.is_some_and(|c| c.monthly_waste == vec![eur])
     })
     .await;
     stack.stop().await;

@@ -87,7 +87,7 @@ async fn pstn_use(backend: Backend) {
     stack.start_analytics().await;
     assert_eq!(stack.onboard().await.0, 200);
     let tenant = stack.tenant(0);
-    let model = stack.sim.sim.sim.tenant(&tenant).unwrap().clone();
+    let model = stack.graph().tenant(&tenant).unwrap().clone();
 
     // What the generator billed for the windows the collector asked Graph for.
     let mut billed = None;

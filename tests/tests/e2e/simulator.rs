@@ -120,7 +120,7 @@ async fn users_with_sign_in_activity_and_licences_match_the_documented_examples(
 
 /// A peer-to-peer VoIP call whose callee left feedback, as in Microsoft's example.
 fn example_like_call(harness: &SimHarness) -> calls::CallHeader {
-    let sim = &harness.sim.sim;
+    let sim = &harness.graph();
     let tenant = &sim.tenants[0];
     let now = sua_tests::clock::now();
     sim.calls_starting(tenant, now - chrono::Duration::days(20), now)
@@ -243,10 +243,10 @@ async fn a_subscription_and_its_notifications_match_the_documented_examples() {
     assert_eq!(response.status().as_u16(), 201);
     let created: Value = response.json().await.unwrap();
     assert_matches("subscription-create.json", &created, &[]);
-    let validations = harness.sim.sim.deliveries().iter().filter(|d| d.kind == "validation").count();
+    let validations = harness.graph().deliveries().iter().filter(|d| d.kind == "validation").count();
     assert_eq!(validations, 2, "notificationUrl and lifecycleNotificationUrl are each validated");
 
-    let ids = harness.sim.sim.place_calls(&tenant, 2);
+    let ids = harness.graph().place_calls(&tenant, 2);
     assert_eq!(ids.len(), 2);
     eventually("two notifications arrive", Duration::from_secs(10), || async { receiver.received().len() >= 2 }).await;
     let notification = receiver.received()[0].clone();
@@ -312,7 +312,7 @@ async fn sign_in_activity_needs_entra_id_p1_and_the_audit_log_permission() {
     assert_eq!(status, 200, "the rest of the users endpoint still works for {no_p1}");
 
     let with_p1 = harness.tenant(1);
-    harness.sim.sim.revoke(&with_p1, "AuditLog.Read.All");
+    harness.graph().revoke(&with_p1, "AuditLog.Read.All");
     let token = harness.token(&with_p1).await;
     let (status, body) = harness.get(&token, "/v1.0/users?$select=id,signInActivity").await;
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("Authorization_RequestDenied")));
@@ -337,7 +337,7 @@ async fn the_activity_report_redirects_to_a_csv_with_the_documented_header() {
     let header = lines.next().unwrap().trim_start_matches('\u{feff}');
     assert_eq!(header, sua_graph_sim::report::HEADER);
     let rows: Vec<&str> = lines.collect();
-    let model = harness.sim.sim.tenant(&tenant).unwrap();
+    let model = harness.graph().tenant(&tenant).unwrap();
     let licensed = (0..model.spec.users).filter(|i| model.user(*i).is_licensed()).count();
     assert_eq!(rows.len(), licensed);
     let upn = rows[0].split(',').nth(4).unwrap();
@@ -369,7 +369,7 @@ async fn the_report_shows_names_when_the_tenant_reveals_them() {
 #[tokio::test]
 async fn sessions_of_a_large_meeting_come_in_pages_of_60() {
     let (harness, _, token) = started(SimConfig { days: 20, ..SimConfig::default() }).await;
-    let sim = &harness.sim.sim;
+    let sim = &harness.graph();
     let tenant = &sim.tenants[0];
     let now = sua_tests::clock::now();
     let large = sim
@@ -410,8 +410,8 @@ async fn listing_by_start_time_returns_exactly_the_calls_in_the_window() {
         .iter()
         .flat_map(|p| p["value"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()))
         .collect();
-    let model = harness.sim.sim.tenant(&tenant).unwrap();
-    let mut expected: Vec<String> = harness.sim.sim.calls_starting(model, from, to).into_iter().map(|c| c.id).collect();
+    let model = harness.graph().tenant(&tenant).unwrap();
+    let mut expected: Vec<String> = harness.graph().calls_starting(model, from, to).into_iter().map(|c| c.id).collect();
     listed.sort();
     expected.sort();
     assert!(!expected.is_empty());
@@ -431,7 +431,7 @@ async fn pstn_logs_refuse_windows_over_90_days() {
 async fn admin_consent_redirects_with_the_documented_parameters() {
     let harness = SimHarness::start(SimConfig::default()).await;
     let tenant = harness.tenant(0);
-    let config = &harness.sim.sim.config;
+    let config = &harness.graph().config;
     let (status, body) = harness.token_response(&tenant).await;
     assert_eq!(status, 400, "no token before consent: {body}");
     assert!(body["error_description"].as_str().unwrap().contains("AADSTS700016"));
@@ -458,10 +458,11 @@ async fn admin_consent_redirects_with_the_documented_parameters() {
 async fn denied_consent_redirects_with_the_documented_error() {
     let harness = SimHarness::start(SimConfig::default()).await;
     let tenant = harness.tenant(0);
-    harness.sim.sim.set_consent_outcome(&tenant, ConsentOutcome::Deny);
+    harness.graph().set_consent_outcome(&tenant, ConsentOutcome::Deny);
     let url = format!(
         "{}/{tenant}/v2.0/adminconsent?client_id={}&scope=https://graph.microsoft.com/.default&redirect_uri=https://sua.example/cb&state=s1",
-        harness.sim.login_url, harness.sim.sim.config.client_id
+        harness.sim.login_url,
+        harness.graph().config.client_id
     );
     let response = harness.http.get(&url).send().await.unwrap();
     let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
@@ -483,7 +484,7 @@ async fn graph_refuses_missing_forged_and_underprivileged_tokens() {
     forged.pop();
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
     assert_eq!(harness.get(&forged, "/v1.0/users").await.0, 401);
-    harness.sim.sim.revoke(&tenant, "CallRecords.Read.All");
+    harness.graph().revoke(&tenant, "CallRecords.Read.All");
     let narrowed = harness.token(&tenant).await;
     assert_eq!(harness.get(&narrowed, "/v1.0/communications/callRecords").await.0, 403);
     assert_eq!(harness.get(&narrowed, "/v1.0/users").await.0, 200);
@@ -525,7 +526,7 @@ async fn a_subscription_is_refused_when_the_echo_is_wrong_or_late() {
     assert_eq!(create_subscription(&harness, &token, &receiver.url, 60).await.0, 400);
     receiver.set_echo(Echo::Correct);
     assert_eq!(create_subscription(&harness, &token, &receiver.url, 60).await.0, 201);
-    assert!(harness.sim.sim.subscriptions(&harness.tenant(0)).len() == 1);
+    assert!(harness.graph().subscriptions(&harness.tenant(0)).len() == 1);
     receiver.stop().await;
 }
 
@@ -548,12 +549,12 @@ async fn subscriptions_live_at_most_4230_minutes_and_are_gone_when_expired() {
         .await
         .unwrap();
     assert_eq!(renew.status().as_u16(), 200);
-    harness.sim.sim.expire_subscription(&id);
+    harness.graph().expire_subscription(&id);
     assert_eq!(harness.get(&token, &format!("/v1.0/subscriptions/{id}")).await.0, 404);
     // A live subscription beside it: once its notification is recorded, the expired one had its chance.
     let (_, live) = create_subscription(&harness, &token, &receiver.url, 600).await;
     let live = live["id"].as_str().unwrap().to_string();
-    let placed = harness.sim.sim.place_calls(&tenant, 1);
+    let placed = harness.graph().place_calls(&tenant, 1);
     assert_eq!(placed.len(), 1);
     let notified = |subscription: &str| {
         harness
@@ -575,7 +576,7 @@ async fn lifecycle_events_reach_the_lifecycle_url() {
     let receiver = WebhookReceiver::start(Echo::Correct).await;
     let (_, created) = create_subscription(&harness, &token, &receiver.url, 600).await;
     let id = created["id"].as_str().unwrap();
-    assert!(harness.sim.sim.send_lifecycle(id, "reauthorizationRequired"));
+    assert!(harness.graph().send_lifecycle(id, "reauthorizationRequired"));
     eventually("the lifecycle event arrives", Duration::from_secs(10), || async { !receiver.received().is_empty() })
         .await;
     let event = &receiver.received()[0]["value"][0];
@@ -588,7 +589,7 @@ async fn lifecycle_events_reach_the_lifecycle_url() {
 #[tokio::test]
 async fn faults_answer_as_configured_and_every_request_is_logged() {
     let (harness, tenant, token) = started(SimConfig::default()).await;
-    let sim = &harness.sim.sim;
+    let sim = &harness.graph();
     sim.add_fault(Fault::new(Endpoint::SubscribedSkus, FaultKind::Throttle { retry_after_secs: 7 }).times(1));
     let response = harness
         .http

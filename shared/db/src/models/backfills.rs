@@ -2,6 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::backfills;
+use crate::states::BackfillStatus;
 use crate::{Conn, DbError, with_conn};
 
 /// A backfill of call records by LIST over a window.
@@ -15,7 +16,7 @@ pub struct BackfillRow {
     /// `consent`, `gap`, `manual`
     pub reason: String,
     /// `queued`, `running`, `completed`, `failed`
-    pub status: String,
+    pub status: BackfillStatus,
     pub listed: i32,
     pub queued: i32,
     pub created_at: NaiveDateTime,
@@ -42,10 +43,10 @@ impl BackfillRow {
         stale_before: NaiveDateTime,
     ) -> Result<bool, DbError> {
         let claimable = backfills::status
-            .eq("queued")
-            .or(backfills::status.eq("running").and(backfills::heartbeat_at.lt(stale_before)));
+            .eq(BackfillStatus::Queued)
+            .or(backfills::status.eq(BackfillStatus::Running).and(backfills::heartbeat_at.lt(stale_before)));
         let updated = with_conn!(conn, |c| diesel::update(backfills::table.find(id).filter(claimable))
-            .set((backfills::status.eq("running"), backfills::heartbeat_at.eq(now)))
+            .set((backfills::status.eq(BackfillStatus::Running), backfills::heartbeat_at.eq(now)))
             .execute(c))?;
         Ok(updated == 1)
     }
@@ -66,14 +67,14 @@ impl BackfillRow {
     /// Backfills that should be running but are not (queued, or running with a stale heartbeat).
     pub fn orphaned(conn: &mut Conn<'_>, stale_before: NaiveDateTime) -> Result<Vec<BackfillRow>, DbError> {
         Ok(with_conn!(conn, |c| backfills::table
-            .filter(backfills::status.eq("queued").or(backfills::status.eq("running")))
+            .filter(backfills::status.eq(BackfillStatus::Queued).or(backfills::status.eq(BackfillStatus::Running)))
             .filter(backfills::heartbeat_at.lt(stale_before))
             .select(BackfillRow::as_select())
             .load(c))?)
     }
 
     pub fn finish(conn: &mut Conn<'_>, id: &str, error: Option<&str>, now: NaiveDateTime) -> Result<(), DbError> {
-        let status = if error.is_some() { "failed" } else { "completed" };
+        let status = if error.is_some() { BackfillStatus::Failed } else { BackfillStatus::Completed };
         with_conn!(conn, |c| diesel::update(backfills::table.find(id))
             .set((backfills::status.eq(status), backfills::error.eq(error), backfills::finished_at.eq(now)))
             .execute(c))?;

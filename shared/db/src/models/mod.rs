@@ -41,6 +41,7 @@ macro_rules! insert_new {
     }};
 }
 
+pub mod audit_log;
 pub mod backfills;
 pub mod call_records;
 pub mod callrecord_fetches;
@@ -49,7 +50,6 @@ pub mod data_versions;
 pub mod findings;
 pub mod installation;
 pub mod invitations;
-pub mod portal;
 pub mod pstn_calls;
 pub mod pstn_usage;
 pub mod rate_limits;
@@ -59,6 +59,7 @@ pub mod subscriptions;
 pub mod sync_runs;
 pub mod tenants;
 
+pub use audit_log::{AuditRow, NewAudit};
 pub use backfills::BackfillRow;
 pub use call_records::{
     CallParticipantRow, CallRecordRow, CallSegmentRow, CallSessionRow, CallStreamRow, CallUserFactRow, NormalisedCall,
@@ -67,7 +68,6 @@ pub use callrecord_fetches::CallRecordFetchRow;
 pub use data_versions::DataVersion;
 pub use findings::{FindingRow, PriceOverrideRow, TenantSettingsRow};
 pub use invitations::InvitationRow;
-pub use portal::{AuditRow, NewAudit};
 pub use pstn_calls::PstnCallRow;
 pub use snapshots::{
     AssignmentRow, SkuPlanRow, SkuRow, SnapshotData, SnapshotPartRow, SnapshotRow, TeamsActivityRow, UserRow,

@@ -11,11 +11,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{assignments, sku_plans, skus, snapshot_parts, snapshots, teams_activity, users};
+use crate::states::SnapshotState;
 use crate::{Conn, DbError, with_conn};
-
-pub const ASSEMBLING: &str = "assembling";
-pub const CURRENT: &str = "current";
-pub const SUPERSEDED: &str = "superseded";
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = snapshots, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -24,7 +21,7 @@ pub struct SnapshotRow {
     pub run_id: String,
     pub tenant_id: String,
     pub day: NaiveDate,
-    pub state: String,
+    pub state: SnapshotState,
     /// `{"skus": n, "users": n, "teams_activity": n}`: pages the run published, from `sync.completed`.
     pub expected: Option<String>,
     pub sign_in_activity: bool,
@@ -151,7 +148,7 @@ impl SnapshotRow {
             run_id: run_id.to_string(),
             tenant_id: tenant_id.to_string(),
             day,
-            state: ASSEMBLING.to_string(),
+            state: SnapshotState::Assembling,
             expected: None,
             sign_in_activity: false,
             concealed_names: None,
@@ -222,7 +219,7 @@ impl SnapshotRow {
     pub fn try_make_current(conn: &mut Conn<'_>, run_id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
         let row: SnapshotRow =
             with_conn!(&mut *conn, |c| snapshots::table.find(run_id).select(SnapshotRow::as_select()).first(c))?;
-        if row.state != ASSEMBLING {
+        if row.state != SnapshotState::Assembling {
             return Ok(false);
         }
         let Some(expected) = &row.expected else { return Ok(false) };
@@ -234,23 +231,25 @@ impl SnapshotRow {
         }
         let newer: i64 = with_conn!(&mut *conn, |c| snapshots::table
             .filter(snapshots::tenant_id.eq(&row.tenant_id))
-            .filter(snapshots::state.eq(CURRENT))
+            .filter(snapshots::state.eq(SnapshotState::Current))
             .filter(snapshots::day.gt(row.day))
             .count()
             .get_result(c))?;
         if newer > 0 {
             with_conn!(&mut *conn, |c| diesel::update(snapshots::table.find(run_id))
-                .set(snapshots::state.eq(SUPERSEDED))
+                .set(snapshots::state.eq(SnapshotState::Superseded))
                 .execute(c))?;
             return Ok(false);
         }
         with_conn!(&mut *conn, |c| diesel::update(
-            snapshots::table.filter(snapshots::tenant_id.eq(&row.tenant_id)).filter(snapshots::state.eq(CURRENT))
+            snapshots::table
+                .filter(snapshots::tenant_id.eq(&row.tenant_id))
+                .filter(snapshots::state.eq(SnapshotState::Current))
         )
-        .set(snapshots::state.eq(SUPERSEDED))
+        .set(snapshots::state.eq(SnapshotState::Superseded))
         .execute(c))?;
         with_conn!(&mut *conn, |c| diesel::update(snapshots::table.find(run_id))
-            .set((snapshots::state.eq(CURRENT), snapshots::current_at.eq(now)))
+            .set((snapshots::state.eq(SnapshotState::Current), snapshots::current_at.eq(now)))
             .execute(c))?;
         super::findings::mark(conn, &row.tenant_id)?;
         super::DataVersion::bump(conn, &row.tenant_id)?;
@@ -261,7 +260,7 @@ impl SnapshotRow {
     pub fn current(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Option<SnapshotRow>, DbError> {
         Ok(with_conn!(conn, |c| snapshots::table
             .filter(snapshots::tenant_id.eq(tenant_id))
-            .filter(snapshots::state.eq(CURRENT))
+            .filter(snapshots::state.eq(SnapshotState::Current))
             .select(SnapshotRow::as_select())
             .first(c)
             .optional())?)

@@ -2,6 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::subscriptions;
+use crate::states::SubscriptionStatus;
 use crate::{Conn, DbError, with_conn};
 
 /// A Graph change-notification subscription sua created in a customer tenant.
@@ -14,7 +15,7 @@ pub struct SubscriptionRow {
     /// SHA-256 (hex) of the subscription's clientState.
     pub client_state_hash: String,
     /// `active`, `expired` or `deleted`.
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub expires_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -45,14 +46,11 @@ impl SubscriptionRow {
     }
 }
 
-pub const ACTIVE: &str = "active";
-pub const GONE: &str = "gone";
-
 impl SubscriptionRow {
     /// The tenant's subscription marked active (expired or not), newest first.
     pub fn active_for_tenant(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Option<SubscriptionRow>, DbError> {
         Ok(with_conn!(conn, |c| subscriptions::table
-            .filter(subscriptions::tenant_id.eq(tenant_id).and(subscriptions::status.eq(ACTIVE)))
+            .filter(subscriptions::tenant_id.eq(tenant_id).and(subscriptions::status.eq(SubscriptionStatus::Active)))
             .order(subscriptions::created_at.desc())
             .select(SubscriptionRow::as_select())
             .first(c)
@@ -79,7 +77,7 @@ impl SubscriptionRow {
     /// The subscription no longer exists at Graph (expired, deleted, or replaced).
     pub fn mark_gone(conn: &mut Conn<'_>, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
         with_conn!(conn, |c| diesel::update(subscriptions::table.find(id))
-            .set((subscriptions::status.eq(GONE), subscriptions::updated_at.eq(now)))
+            .set((subscriptions::status.eq(SubscriptionStatus::Gone), subscriptions::updated_at.eq(now)))
             .execute(c))?;
         Ok(())
     }
@@ -87,7 +85,7 @@ impl SubscriptionRow {
     /// Every subscription marked active (for the webhook's cache and the renewal sweep).
     pub fn all_active(conn: &mut Conn<'_>) -> Result<Vec<SubscriptionRow>, DbError> {
         Ok(with_conn!(conn, |c| subscriptions::table
-            .filter(subscriptions::status.eq(ACTIVE))
+            .filter(subscriptions::status.eq(SubscriptionStatus::Active))
             .select(SubscriptionRow::as_select())
             .load(c))?)
     }

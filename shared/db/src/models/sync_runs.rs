@@ -2,13 +2,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::sync_runs;
+use crate::states::RunStatus;
 use crate::{Conn, DbError, with_conn};
-
-pub const RUNNING: &str = "running";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
-/// A completed run an operator asked to run again (`sua sync --force`); the next start takes it over.
-pub const RERUN_REQUESTED: &str = "rerun_requested";
 
 /// One collection run of one tenant, kind and day. `id` is the run id carried by every message of the attempt;
 /// a retry gets a new id, so parts of a failed attempt never mix with the retry's.
@@ -19,7 +14,7 @@ pub struct SyncRunRow {
     pub tenant_id: String,
     pub kind: String,
     pub day: NaiveDate,
-    pub status: String,
+    pub status: RunStatus,
     pub attempt: i32,
     pub started_at: NaiveDateTime,
     pub heartbeat_at: NaiveDateTime,
@@ -68,7 +63,7 @@ impl SyncRunRow {
             tenant_id: tenant_id.to_string(),
             kind: kind.to_string(),
             day,
-            status: RUNNING.to_string(),
+            status: RunStatus::Running,
             attempt: 1,
             started_at: now,
             heartbeat_at: now,
@@ -86,13 +81,13 @@ impl SyncRunRow {
         }
         let key = sync_runs::tenant_id.eq(tenant_id).and(sync_runs::kind.eq(kind)).and(sync_runs::day.eq(day));
         let retryable = sync_runs::status
-            .eq(FAILED)
-            .or(sync_runs::status.eq(RERUN_REQUESTED))
-            .or(sync_runs::status.eq(RUNNING).and(sync_runs::heartbeat_at.lt(stale_before)));
+            .eq(RunStatus::Failed)
+            .or(sync_runs::status.eq(RunStatus::RerunRequested))
+            .or(sync_runs::status.eq(RunStatus::Running).and(sync_runs::heartbeat_at.lt(stale_before)));
         let taken = with_conn!(conn, |c| diesel::update(sync_runs::table.filter(key).filter(retryable))
             .set((
                 sync_runs::id.eq(new_id),
-                sync_runs::status.eq(RUNNING),
+                sync_runs::status.eq(RunStatus::Running),
                 sync_runs::attempt.eq(sync_runs::attempt + 1),
                 sync_runs::started_at.eq(now),
                 sync_runs::heartbeat_at.eq(now),
@@ -102,9 +97,9 @@ impl SyncRunRow {
             ))
             .execute(c))?;
         let row = with_conn!(conn, |c| sync_runs::table.filter(key).select(SyncRunRow::as_select()).first(c))?;
-        Ok(match (taken, row.status.as_str()) {
+        Ok(match (taken, row.status) {
             (1, _) => StartOutcome::Started(row),
-            (_, COMPLETED) => StartOutcome::AlreadyCompleted(row),
+            (_, RunStatus::Completed) => StartOutcome::AlreadyCompleted(row),
             _ => StartOutcome::AlreadyRunning(row),
         })
     }
@@ -119,16 +114,17 @@ impl SyncRunRow {
 
     /// Marks the attempt `id` completed with its counts; false when the attempt no longer owns the run.
     pub fn complete(conn: &mut Conn<'_>, id: &str, counts: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-        let updated =
-            with_conn!(conn, |c| diesel::update(sync_runs::table.find(id).filter(sync_runs::status.eq(RUNNING)))
-                .set((
-                    sync_runs::status.eq(COMPLETED),
-                    sync_runs::finished_at.eq(now),
-                    sync_runs::heartbeat_at.eq(now),
-                    sync_runs::counts.eq(counts),
-                    sync_runs::error.eq(None::<String>),
-                ))
-                .execute(c))?;
+        let updated = with_conn!(conn, |c| diesel::update(
+            sync_runs::table.find(id).filter(sync_runs::status.eq(RunStatus::Running))
+        )
+        .set((
+            sync_runs::status.eq(RunStatus::Completed),
+            sync_runs::finished_at.eq(now),
+            sync_runs::heartbeat_at.eq(now),
+            sync_runs::counts.eq(counts),
+            sync_runs::error.eq(None::<String>),
+        ))
+        .execute(c))?;
         Ok(updated == 1)
     }
 
@@ -136,24 +132,26 @@ impl SyncRunRow {
     /// (running: it runs anyway; failed or never run: the next start runs it anyway).
     pub fn request_rerun(conn: &mut Conn<'_>, tenant_id: &str, kind: &str, day: NaiveDate) -> Result<bool, DbError> {
         let key = sync_runs::tenant_id.eq(tenant_id).and(sync_runs::kind.eq(kind)).and(sync_runs::day.eq(day));
-        let updated =
-            with_conn!(conn, |c| diesel::update(sync_runs::table.filter(key).filter(sync_runs::status.eq(COMPLETED)))
-                .set(sync_runs::status.eq(RERUN_REQUESTED))
-                .execute(c))?;
+        let updated = with_conn!(conn, |c| diesel::update(
+            sync_runs::table.filter(key).filter(sync_runs::status.eq(RunStatus::Completed))
+        )
+        .set(sync_runs::status.eq(RunStatus::RerunRequested))
+        .execute(c))?;
         Ok(updated == 1)
     }
 
     /// Marks the attempt `id` failed with the reason; the next start retries it.
     pub fn fail(conn: &mut Conn<'_>, id: &str, error: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-        let updated =
-            with_conn!(conn, |c| diesel::update(sync_runs::table.find(id).filter(sync_runs::status.eq(RUNNING)))
-                .set((
-                    sync_runs::status.eq(FAILED),
-                    sync_runs::finished_at.eq(now),
-                    sync_runs::heartbeat_at.eq(now),
-                    sync_runs::error.eq(error),
-                ))
-                .execute(c))?;
+        let updated = with_conn!(conn, |c| diesel::update(
+            sync_runs::table.find(id).filter(sync_runs::status.eq(RunStatus::Running))
+        )
+        .set((
+            sync_runs::status.eq(RunStatus::Failed),
+            sync_runs::finished_at.eq(now),
+            sync_runs::heartbeat_at.eq(now),
+            sync_runs::error.eq(error),
+        ))
+        .execute(c))?;
         Ok(updated == 1)
     }
 

@@ -2,6 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::tenants;
+use crate::states::{ConsentState, FeedState};
 use crate::{Conn, DbError, with_conn};
 
 /// A customer tenant and what its consent proved.
@@ -11,7 +12,7 @@ pub struct TenantRow {
     pub id: String,
     pub display_name: String,
     /// `pending`, `granted`, `denied` or `revoked`.
-    pub consent_state: String,
+    pub consent_state: ConsentState,
     /// JSON object: permission name → `granted` | `missing` | `unknown`.
     pub permissions: String,
     /// JSON object of prerequisites, e.g. `{"entra_id_p1": true}`.
@@ -22,7 +23,7 @@ pub struct TenantRow {
     /// The invitation whose link this tenant consented through.
     pub invitation_id: Option<String>,
     /// Call-record feed: `healthy`, `degraded`, `down` or `not_collected`.
-    pub feed_state: String,
+    pub feed_state: FeedState,
     pub feed_since: Option<NaiveDateTime>,
     pub feed_error: Option<String>,
 }
@@ -60,7 +61,7 @@ impl TenantRow {
     /// Tenants whose consent is granted, i.e. those sua collects from.
     pub fn consented(conn: &mut Conn<'_>) -> Result<Vec<TenantRow>, DbError> {
         Ok(with_conn!(conn, |c| tenants::table
-            .filter(tenants::consent_state.eq("granted"))
+            .filter(tenants::consent_state.eq(ConsentState::Granted))
             .order(tenants::id)
             .select(TenantRow::as_select())
             .load(c))?)
@@ -85,7 +86,7 @@ impl TenantRow {
     pub fn set_feed(
         conn: &mut Conn<'_>,
         id: &str,
-        state: &str,
+        state: FeedState,
         error: Option<&str>,
         now: NaiveDateTime,
     ) -> Result<(), DbError> {

@@ -1,0 +1,163 @@
+//! A snapshot's users a page at a time: filters, search, sort orders and keyset cursors, with their licence
+//! assignments.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use crate::models::{AssignmentRow, UserRow};
+use crate::schema::{assignments, users};
+use crate::{Conn, DbError, with_conn};
+
+/// Which users a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// `true`: users holding at least one licence; `false`: users holding none.
+    pub licensed: Option<bool>,
+    /// Users holding this SKU (by `skuId`).
+    pub sku_id: Option<String>,
+    pub department: Option<String>,
+    /// Users whose last successful sign-in is before this instant, or who never signed in.
+    pub inactive_before: Option<NaiveDateTime>,
+    pub enabled: Option<bool>,
+    /// Users whose display name, principal name or mail contains this text (any case).
+    pub search: Option<String>,
+}
+
+/// `%text%` for `LIKE … ESCAPE '\'`, lowercased, with the pattern characters of `text` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The order of a users page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    DisplayName,
+    UserPrincipalName,
+    Department,
+    LastSignIn,
+}
+
+impl UserSort {
+    /// The key as SQL text; NULLs sort first as ''. Timestamps as text sort chronologically on both backends.
+    fn key(self) -> &'static str {
+        match self {
+            UserSort::DisplayName => "users.display_name",
+            UserSort::UserPrincipalName => "users.user_principal_name",
+            UserSort::Department => "COALESCE(users.department, '')",
+            UserSort::LastSignIn => "COALESCE(CAST(users.last_successful_sign_in AS TEXT), '')",
+        }
+    }
+}
+
+/// Where the previous page ended: its last row's sort key and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyset {
+    pub key: String,
+    pub id: String,
+}
+
+pub struct UserPage {
+    /// Each user with its sort key.
+    pub rows: Vec<(UserRow, String)>,
+    pub assignments: Vec<AssignmentRow>,
+}
+
+macro_rules! user_filters {
+    ($query:expr, $run_id:expr, $filter:expr) => {{
+        let mut query = $query.filter(users::run_id.eq($run_id.to_string()));
+        if let Some(licensed) = $filter.licensed {
+            query = if licensed { query.filter(users::licences.gt(0)) } else { query.filter(users::licences.eq(0)) };
+        }
+        if let Some(sku) = &$filter.sku_id {
+            query = query.filter(
+                sql::<Bool>(
+                    "EXISTS (SELECT 1 FROM assignments a WHERE a.run_id = users.run_id AND a.user_id = users.id \
+                     AND a.sku_id = ",
+                )
+                .bind::<Text, _>(sku.clone())
+                .sql(")"),
+            );
+        }
+        if let Some(department) = &$filter.department {
+            query = query.filter(users::department.eq(department.clone()));
+        }
+        if let Some(before) = $filter.inactive_before {
+            query =
+                query.filter(users::last_successful_sign_in.is_null().or(users::last_successful_sign_in.lt(before)));
+        }
+        if let Some(enabled) = $filter.enabled {
+            query = query.filter(users::account_enabled.eq(enabled));
+        }
+        if let Some(search) = &$filter.search {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                sql::<Bool>("(LOWER(users.display_name) LIKE ")
+                    .bind::<Text, _>(pattern.clone())
+                    .sql(" ESCAPE '\\' OR LOWER(users.user_principal_name) LIKE ")
+                    .bind::<Text, _>(pattern.clone())
+                    .sql(" ESCAPE '\\' OR LOWER(COALESCE(users.mail, '')) LIKE ")
+                    .bind::<Text, _>(pattern)
+                    .sql(" ESCAPE '\\')"),
+            );
+        }
+        query
+    }};
+}
+
+/// One page of a snapshot's users, and their licence assignments.
+pub fn users_page(
+    conn: &mut Conn<'_>,
+    run_id: &str,
+    filter: &UserFilter,
+    sort: UserSort,
+    descending: bool,
+    after: Option<&Keyset>,
+    limit: i64,
+) -> Result<UserPage, DbError> {
+    let key = sort.key();
+    let (cmp, dir) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    let rows: Vec<(UserRow, String)> = with_conn!(&mut *conn, |c| {
+        let mut query = user_filters!(users::table.into_boxed(), run_id, filter);
+        if let Some(after) = after {
+            query = query.filter(
+                sql::<Bool>(&format!("({key}, users.id) {cmp} ("))
+                    .bind::<Text, _>(after.key.clone())
+                    .sql(", ")
+                    .bind::<Text, _>(after.id.clone())
+                    .sql(")"),
+            );
+        }
+        query
+            .order_by(sql::<Text>(&format!("{key} {dir}, users.id {dir}")))
+            .limit(limit)
+            .select((UserRow::as_select(), sql::<Text>(key)))
+            .load(c)
+    })?;
+    let ids: Vec<String> = rows.iter().map(|(u, _)| u.id.clone()).collect();
+    let assignments = with_conn!(&mut *conn, |c| assignments::table
+        .filter(assignments::run_id.eq(run_id))
+        .filter(assignments::user_id.eq_any(&ids))
+        .order((assignments::user_id, assignments::sku_id))
+        .select(AssignmentRow::as_select())
+        .load(c))?;
+    Ok(UserPage { rows, assignments })
+}
+
+/// How many of a snapshot's users match `filter`.
+pub fn users_count(conn: &mut Conn<'_>, run_id: &str, filter: &UserFilter) -> Result<i64, DbError> {
+    Ok(with_conn!(conn, |c| {
+        let query = user_filters!(users::table.into_boxed(), run_id, filter);
+        query.count().get_result(c)
+    })?)
+}
