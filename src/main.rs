@@ -393,7 +393,6 @@ const DEMO_OPERATOR_TENANT: &str = "0d0d0d0d-0000-4000-8000-00000000000d";
 /// The embedded all-in-one mode: SQLite in `data_dir`, the in-process broker, all three services, and the Graph
 /// simulator with demo customers that consent on first start; prints the portal's URLs and sign-in tokens.
 async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: u32) -> anyhow::Result<()> {
-    use sua_graph_sim::{GraphSim, SignInConfig, SimConfig, TenantSpec, UserTokenSpec};
     let mut config = Config::load(config.as_deref())?;
     let _telemetry = sua_core::telemetry::init("sua-demo", &config.log, config.otel_endpoint.as_deref())?;
     std::fs::create_dir_all(&data_dir)?;
@@ -401,30 +400,9 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
     config.amqp_url = SecretString::from("memory://");
     // The embedded mode owns its private SQLite file, so it migrates it itself; the services never do.
     sua_db::service::migrate_command(&config).await?;
-
-    // Microsoft Graph and Entra ID are the simulator's: customers of 300 users with two weeks of calls, whose
-    // admins and readers (and the MSP's operator) sign in to the portal on the simulator's sign-in page.
     let at = |offset: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port + offset));
-    let sim_config = SimConfig {
-        tenants: (0..customers).map(|_| TenantSpec { users: 300, entra_p1: true, concealed_names: false }).collect(),
-        days: 14,
-        ca_file: Some(data_dir.join("graph-sim-ca.pem")),
-        sign_in: SignInConfig { operator_tenant: Some(DEMO_OPERATOR_TENANT.into()), ..SignInConfig::default() },
-        ..SimConfig::default()
-    };
-    let sim = GraphSim::start_on(sim_config, at(10), at(11)).await?;
-    config.graph_url = sim.graph_url.parse()?;
-    config.login_url = sim.login_url.parse()?;
-    config.client_id = sim.sim.config.client_id.clone();
-    config.client_secret = Some(SecretString::from(sim.sim.config.client_secret.clone()));
-    config.extra_ca_file = Some(sim.ca_file.clone());
+    let sim = demo_graph(&mut config, &data_dir, at(10), at(11), customers).await?;
     config.public_url = format!("http://127.0.0.1:{}", port + 1).parse()?;
-    config.onboarding.consent_propagation_secs = 0;
-    config.portal.audience = DEMO_AUDIENCE.into();
-    config.portal.issuer_base = Some(sim.sim.config.issuer_base.parse()?);
-    config.portal.operator_tenant = Some(DEMO_OPERATOR_TENANT.into());
-    config.portal.web.authority = Some(sim.browser_authority.parse()?);
-    config.portal.web.client_id = sim.sim.config.sign_in.client_id.clone();
 
     let deps = Dependencies::connect(&config).await?;
     let shutdown = sua_core::shutdown::on_signals();
@@ -434,8 +412,7 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
         sua_collector::build_with(&Config { listen: Some(at(1)), ..config.clone() }, deps.clone(), collector.clone())
             .await?;
     let analytics = sua_analytics::build(&Config { listen: Some(at(2)), ..config.clone() }, deps.clone()).await?;
-    let customer = sim.sim.tenant_ids()[0].clone();
-    let (portal_port, collector_port, analytics_port) = (portal.port(), running.port(), analytics.port());
+    let ports = DemoPorts { portal: portal.port(), collector: running.port(), analytics: analytics.port() };
     let services = tokio::spawn(async move {
         let (a, b, c) = tokio::join!(
             portal.run_until_stopped(shutdown.clone()),
@@ -444,10 +421,56 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
         );
         a.and(b).and(c)
     });
+    consent_demo_customers(&config, &deps, &collector, &sim).await?;
+    print_demo_banner(&config, &sim, &ports, &data_dir)?;
+    let result = services.await?;
+    deps.broker.close().await;
+    sim.stop().await;
+    result
+}
 
-    // First start: each demo customer's admin follows the consent link, as a browser would. Later starts meet a
-    // new simulator that remembers nothing: each customer's consent is restored as Entra ID would still hold it,
-    // and the collector's subscription check recreates the subscription and backfills the gap.
+/// Microsoft Graph and Entra ID are the simulator's: customers of 300 users with two weeks of calls, whose admins
+/// and readers (and the MSP's operator) sign in to the portal on the simulator's sign-in page. `config` is pointed
+/// at it.
+async fn demo_graph(
+    config: &mut Config,
+    data_dir: &std::path::Path,
+    plain: SocketAddr,
+    tls: SocketAddr,
+    customers: u32,
+) -> anyhow::Result<sua_graph_sim::GraphSim> {
+    use sua_graph_sim::{GraphSim, SignInConfig, SimConfig, TenantSpec};
+    let sim_config = SimConfig {
+        tenants: (0..customers).map(|_| TenantSpec { users: 300, entra_p1: true, concealed_names: false }).collect(),
+        days: 14,
+        ca_file: Some(data_dir.join("graph-sim-ca.pem")),
+        sign_in: SignInConfig { operator_tenant: Some(DEMO_OPERATOR_TENANT.into()), ..SignInConfig::default() },
+        ..SimConfig::default()
+    };
+    let sim = GraphSim::start_on(sim_config, plain, tls).await?;
+    config.graph_url = sim.graph_url.parse()?;
+    config.login_url = sim.login_url.parse()?;
+    config.client_id = sim.sim.config.client_id.clone();
+    config.client_secret = Some(SecretString::from(sim.sim.config.client_secret.clone()));
+    config.extra_ca_file = Some(sim.ca_file.clone());
+    config.onboarding.consent_propagation_secs = 0;
+    config.portal.audience = DEMO_AUDIENCE.into();
+    config.portal.issuer_base = Some(sim.sim.config.issuer_base.parse()?);
+    config.portal.operator_tenant = Some(DEMO_OPERATOR_TENANT.into());
+    config.portal.web.authority = Some(sim.browser_authority.parse()?);
+    config.portal.web.client_id = sim.sim.config.sign_in.client_id.clone();
+    Ok(sim)
+}
+
+/// First start: each demo customer's admin follows the consent link, as a browser would. Later starts meet a new
+/// simulator that remembers nothing: each customer's consent is restored as Entra ID would still hold it, and the
+/// collector's subscription check recreates the subscription and backfills the gap.
+async fn consent_demo_customers(
+    config: &Config,
+    deps: &Dependencies,
+    collector: &sua_collector::Collector,
+    sim: &sua_graph_sim::GraphSim,
+) -> anyhow::Result<()> {
     let known = sua_domain::tenants::list(&deps.pool).await?;
     for tenant in &sim.sim.tenants {
         if known.iter().any(|t| t.tenant_id == tenant.id) {
@@ -457,14 +480,31 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
         let admin = format!("admin@{}", tenant.domain);
         let invitation =
             collector.onboarding.invite(&format!("{} (demo)", tenant.display_name), &admin, "demo").await?;
-        let http = sua_collector::graph::http_client(&config)?;
+        let http = sua_collector::graph::http_client(config)?;
         sim.sim.set_next_consenting_tenant(&tenant.id);
         let consent = http.get(&invitation.consent_url).send().await?;
         let callback = consent.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
         let outcome = http.get(&callback).send().await?.status();
         anyhow::ensure!(outcome.is_success(), "the demo customer's consent failed ({outcome})");
     }
-    // The printed tokens are the sign-in page's accounts', so the audit log names the same people either way.
+    Ok(())
+}
+
+struct DemoPorts {
+    portal: u16,
+    collector: u16,
+    analytics: u16,
+}
+
+/// Where everything is, who can sign in, and tokens for the API. The printed tokens are the sign-in page's
+/// accounts', so the audit log names the same people either way.
+fn print_demo_banner(
+    config: &Config,
+    sim: &sua_graph_sim::GraphSim,
+    ports: &DemoPorts,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use sua_graph_sim::UserTokenSpec;
     let accounts = sim.sim.portal_accounts("organizations");
     let token = |key: &str| -> anyhow::Result<(String, String)> {
         let account = accounts.iter().find(|a| a.key == key).ok_or_else(|| anyhow::anyhow!("no {key} account"))?;
@@ -478,7 +518,9 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
     let (operator, operator_name) = token("operator")?;
     let (admin, admin_name) = token("admin-0")?;
     let (_, reader_name) = token("reader-0")?;
-    let customer_name = sim.sim.tenants[0].display_name.clone();
+    let customer = &sim.sim.tenants[0].id;
+    let customer_name = &sim.sim.tenants[0].display_name;
+    let portal_port = ports.portal;
     println!("sua demo is running (Ctrl-C to stop)");
     println!("  portal        http://127.0.0.1:{portal_port}/");
     println!(
@@ -493,8 +535,8 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
     println!(
         "  portal API    http://127.0.0.1:{portal_port}/api/v1   (Swagger UI: http://127.0.0.1:{portal_port}/api/docs/)"
     );
-    println!("  collector     http://127.0.0.1:{collector_port}/healthz");
-    println!("  analytics     http://127.0.0.1:{analytics_port}/metrics");
+    println!("  collector     http://127.0.0.1:{}/healthz", ports.collector);
+    println!("  analytics     http://127.0.0.1:{}/metrics", ports.analytics);
     println!("  sign-in       {} (the simulated Entra ID)", sim.browser_authority);
     println!("  Graph sim     {} (demo customer {customer})", sim.graph_url);
     println!("  data          {}", data_dir.display());
@@ -507,8 +549,5 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
     println!(
         "Try: curl -s -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{portal_port}/api/v1/tenants/{customer}/dashboard"
     );
-    let result = services.await?;
-    deps.broker.close().await;
-    sim.stop().await;
-    result
+    Ok(())
 }
