@@ -31,7 +31,12 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `binary args…` with `env` (and `SUA_LISTEN` on a free loopback port).
     pub fn start(name: &str, args: &[&str], env: &[(&str, String)]) -> Self {
-        let port = free_port();
+        Self::start_at(free_port(), name, args, env)
+    }
+
+    /// As [`ServiceProcess::start`], listening on `port` (chosen beforehand, e.g. to be named in another
+    /// process's settings).
+    pub fn start_at(port: u16, name: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = Command::new(binary(name));
         command
             .args(args)

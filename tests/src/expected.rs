@@ -7,13 +7,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sua_graph_sim::calls::{self, CallHeader, Party};
 use sua_graph_sim::tenant::{LicenceProfile, SignIn, TenantModel};
-use sua_graph_sim::{Endpoint, catalog};
-
-use crate::stack::Stack;
+use sua_graph_sim::{Endpoint, Sim, catalog};
 
 /// Every call of the generated history (all of it lies in the backfill and PSTN windows).
-pub fn history(model: &TenantModel, stack: &Stack) -> Vec<CallHeader> {
-    let sim = &stack.graph();
+pub fn history(model: &TenantModel, sim: &Sim) -> Vec<CallHeader> {
     let to = sim.now();
     sim.calls_starting(model, to - chrono::Duration::days(5), to)
 }
@@ -193,14 +190,13 @@ fn percent_decoded(path: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The window of the first request the collector made to a log function: `(fromDateTime, toDateTime)`.
-fn log_window(stack: &Stack, endpoint: Endpoint, function: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let path = stack
-        .sim
-        .sim
-        .sim
+/// The window of the first request the collector made to a log function for `tenant`: `(fromDateTime,
+/// toDateTime)`.
+fn log_window(sim: &Sim, tenant: &str, endpoint: Endpoint, function: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let path = sim
         .requests_to(endpoint)
         .into_iter()
+        .filter(|r| r.tenant.as_deref() == Some(tenant))
         .map(|r| percent_decoded(&r.path))
         .find(|p| p.contains(&format!("/{function}(")))?;
     let args = path.split_once('(')?.1.trim_end_matches(')');
@@ -211,10 +207,9 @@ fn log_window(stack: &Stack, endpoint: Endpoint, function: &str) -> Option<(Date
 /// The PSTN and Direct Routing log rows the generator billed for the windows the collector asked Graph for
 /// (`getPstnCalls` includes both ends, `getDirectRoutingCalls` excludes `toDateTime`, as Microsoft documents),
 /// with the days those windows span; `None` until the collector has asked for both.
-pub fn pstn_rows_billed(stack: &Stack, model: &TenantModel) -> Option<(Vec<Value>, (NaiveDate, NaiveDate))> {
-    let (pstn_from, pstn_to) = log_window(stack, Endpoint::PstnCalls, "getPstnCalls")?;
-    let (dr_from, dr_to) = log_window(stack, Endpoint::DirectRoutingCalls, "getDirectRoutingCalls")?;
-    let sim = &stack.graph();
+pub fn pstn_rows_billed(sim: &Sim, model: &TenantModel) -> Option<(Vec<Value>, (NaiveDate, NaiveDate))> {
+    let (pstn_from, pstn_to) = log_window(sim, &model.id, Endpoint::PstnCalls, "getPstnCalls")?;
+    let (dr_from, dr_to) = log_window(sim, &model.id, Endpoint::DirectRoutingCalls, "getDirectRoutingCalls")?;
     let mut rows = Vec::new();
     for call in sim.calls_starting(model, pstn_from, pstn_to + chrono::Duration::seconds(1)) {
         if call.start <= pstn_to {

@@ -127,6 +127,26 @@ where
     }
 }
 
+/// Polls `observe` every 100 ms until it reports `Ok`, failing the test with `what` and the last `Err` it
+/// reported (what was still missing) after `timeout`.
+pub async fn settles<F, Fut>(what: &str, timeout: Duration, mut observe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let missing = match observe().await {
+            Ok(()) => return,
+            Err(missing) => missing,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}; still: {missing}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Awaits `future`, failing the test with `what` after `timeout`.
 pub async fn within<T>(what: &str, timeout: Duration, future: impl Future<Output = T>) -> T {
     match tokio::time::timeout(timeout, future).await {

@@ -92,7 +92,7 @@ async fn whole_tenant(backend: Backend, users: u32) {
     let tenant = stack.tenant(0);
     let sim = stack.graph().clone();
     let model = sim.tenant(&tenant).unwrap().clone();
-    let calls = history(&model, &stack);
+    let calls = history(&model, stack.graph());
     let pstn_rows: Vec<serde_json::Value> = calls
         .iter()
         .flat_map(|c| [sua_graph_sim::pstn::pstn_row(&model, c), sua_graph_sim::pstn::direct_routing_row(&model, c)])

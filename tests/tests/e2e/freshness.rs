@@ -74,7 +74,7 @@ async fn freshness(backend: Backend) {
     let token = stack.portal_token(&tenant, &["Portal.Reader"]);
     let base = format!("/api/v1/tenants/{tenant}");
     let model = stack.graph().tenant(&tenant).unwrap().clone();
-    let calls = history(&model, &stack);
+    let calls = history(&model, stack.graph());
     let from = calls.iter().map(|c| c.start.date_naive()).min().unwrap();
     let to = sua_core::clock::today();
     let range = format!("from={from}&to={to}");
@@ -108,7 +108,7 @@ async fn freshness(backend: Backend) {
     };
     let mut billed = None;
     eventually("the collector asked Graph for both PSTN logs", WAIT, || {
-        billed = pstn_rows_billed(&stack, &model);
+        billed = pstn_rows_billed(stack.graph(), &model);
         let asked = billed.is_some();
         async move { asked }
     })

@@ -17,6 +17,7 @@ mod onboarding;
 mod portal;
 mod portal_web;
 mod pstn;
+mod scale;
 mod services;
 mod simulator;
 

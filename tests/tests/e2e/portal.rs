@@ -332,7 +332,7 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     assert_eq!(status, 200);
     let tenant = stack.tenant(0);
     let model = stack.graph().tenant(&tenant).unwrap().clone();
-    let calls: Vec<CallHeader> = history(&model, &stack);
+    let calls: Vec<CallHeader> = history(&model, stack.graph());
     let pstn_rows: Vec<Value> = calls
         .iter()
         .flat_map(|c| [sua_graph_sim::pstn::pstn_row(&model, c), sua_graph_sim::pstn::direct_routing_row(&model, c)])

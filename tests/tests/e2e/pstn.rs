@@ -92,7 +92,7 @@ async fn pstn_use(backend: Backend) {
     // What the generator billed for the windows the collector asked Graph for.
     let mut billed = None;
     eventually("the collector asked Graph for both PSTN logs", WAIT, || {
-        billed = pstn_rows_billed(&stack, &model);
+        billed = pstn_rows_billed(stack.graph(), &model);
         let asked = billed.is_some();
         async move { asked }
     })
