@@ -131,6 +131,10 @@ struct GraphSimArgs {
     /// Every tenant has already granted every permission.
     #[arg(long)]
     consent_all: bool,
+    /// Enforce Microsoft's documented request budgets (429 with Retry-After), e.g. 10 signInActivity requests a
+    /// minute per app across all tenants.
+    #[arg(long)]
+    throttles: bool,
     /// Where to write the generated CA certificate.
     #[arg(long, default_value = "./graph-sim-ca.pem")]
     ca_file: PathBuf,
@@ -360,6 +364,7 @@ async fn graph_sim(args: GraphSimArgs) -> anyhow::Result<()> {
         days: args.days,
         calls_per_user: args.calls_per_user,
         consent_all: args.consent_all,
+        throttles: args.throttles,
         ca_file: Some(args.ca_file.clone()),
         ..SimConfig::default()
     };

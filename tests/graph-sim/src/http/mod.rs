@@ -124,9 +124,14 @@ async fn log_and_faults(
         retry_after: None,
     };
     let fault = if endpoint == Endpoint::Control { None } else { sim.take_fault(endpoint, tenant.as_deref()) };
+    let throttled = match &fault {
+        Some(FaultKind::Throttle { retry_after_secs }) => Some(*retry_after_secs),
+        _ => sim.throttle(endpoint, tenant.as_deref(), req.path(), req.query_string()),
+    };
     let early = match &fault {
-        Some(FaultKind::Throttle { retry_after_secs }) => {
-            record.retry_after = Some(*retry_after_secs);
+        _ if throttled.is_some() => {
+            let retry_after_secs = throttled.unwrap_or(1);
+            record.retry_after = Some(retry_after_secs);
             let mut response = graph_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyRequests",
@@ -134,7 +139,7 @@ async fn log_and_faults(
             );
             response.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(*retry_after_secs),
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
             );
             Some(response)
         }
@@ -142,6 +147,8 @@ async fn log_and_faults(
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             Some(graph_error(status, "ServiceUnavailable", "The service is temporarily unavailable."))
         }
+        // Answered above: `throttled` holds its wait.
+        Some(FaultKind::Throttle { .. }) => None,
         Some(FaultKind::Forbidden) => Some(forbidden()),
         Some(FaultKind::TokenFailure) => Some(identity::token_error(
             StatusCode::UNAUTHORIZED,

@@ -8,6 +8,7 @@ mod deliveries;
 mod downloads;
 mod requests;
 mod subscriptions;
+mod throttles;
 mod tokens;
 
 use std::collections::{BTreeSet, HashMap};
@@ -48,6 +49,9 @@ pub struct SimConfig {
     pub issuer_base: String,
     /// Every tenant has granted every permission from the start.
     pub consent_all: bool,
+    /// Enforce Microsoft's documented per-app and per-tenant request budgets (graph-api.md §9) with 429 and
+    /// `Retry-After`, as Graph does; off unless a test or benchmark is about the budgets.
+    pub throttles: bool,
     /// The endpoint must echo the validation token within this time.
     pub validation_timeout: Duration,
     /// A notification POST not answered with 2xx within this time is retried.
@@ -77,6 +81,7 @@ impl Default for SimConfig {
             clock: None,
             issuer_base: "https://login.microsoftonline.com".into(),
             consent_all: false,
+            throttles: false,
             validation_timeout: Duration::from_secs(10),
             notification_timeout: Duration::from_secs(3),
             notification_retries: 3,
@@ -157,6 +162,8 @@ struct State {
     deliveries: Vec<Delivery>,
     downloads: HashMap<String, Download>,
     active_key: usize,
+    /// Requests admitted per budget, oldest first (see `throttles`).
+    budgets: HashMap<String, std::collections::VecDeque<DateTime<Utc>>>,
     published_keys: Vec<usize>,
 }
 
