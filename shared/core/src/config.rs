@@ -298,6 +298,13 @@ pub struct AmqpConfig {
     pub reconnect_max_backoff_ms: u64,
     /// Queues left unused this long are deleted by the broker (tests only; unset in production).
     pub queue_expires_ms: Option<u32>,
+    /// Cap of the backoff between attempts at a delivery whose handler found a dependency (database, broker,
+    /// Graph) unavailable; such a delivery is held and retried in place for as long as the outage lasts.
+    pub unavailable_retry_max_ms: u64,
+    /// Longest one delivery is held while a dependency is unavailable; then it is put back at the end of its
+    /// queue as a fresh copy (still not counting towards the delivery limit). Keep it below RabbitMQ's
+    /// `consumer_timeout` (30 minutes by default), which would otherwise close the consumer's channel.
+    pub unavailable_hold_secs: u64,
 }
 
 impl Default for Config {
@@ -403,6 +410,8 @@ impl Default for AmqpConfig {
             publish_timeout_secs: 30,
             reconnect_max_backoff_ms: 5_000,
             queue_expires_ms: None,
+            unavailable_retry_max_ms: 10_000,
+            unavailable_hold_secs: 20 * 60,
         }
     }
 }
@@ -460,6 +469,9 @@ impl Config {
         }
         if self.amqp.delivery_limit == 0 {
             problems.push("amqp.delivery_limit must be at least 1".into());
+        }
+        if self.amqp.unavailable_retry_max_ms == 0 || self.amqp.unavailable_hold_secs == 0 {
+            problems.push("amqp.unavailable_retry_max_ms and amqp.unavailable_hold_secs must be at least 1".into());
         }
         if self.amqp.publish_timeout_secs == 0 {
             problems.push("amqp.publish_timeout_secs must be at least 1".into());

@@ -10,6 +10,7 @@
 //! services consume: it acks only after the handler's work is committed and dead-letters poison with a metric.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod memory;
 pub mod rabbit;
 
