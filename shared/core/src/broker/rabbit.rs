@@ -115,7 +115,15 @@ impl RabbitBroker {
     }
 
     pub(super) async fn publish(&self, exchange: &str, message: &OutboundMessage) -> Result<(), BrokerError> {
-        let timeout = self.publish_timeout();
+        self.publish_within(exchange, message, self.publish_timeout()).await
+    }
+
+    pub(super) async fn publish_within(
+        &self,
+        exchange: &str,
+        message: &OutboundMessage,
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
         let deadline = Instant::now() + timeout;
         let mut attempt = 0;
         loop {
