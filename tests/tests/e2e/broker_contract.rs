@@ -203,6 +203,32 @@ async fn an_outage_longer_than_the_delivery_limit_is_waited_out_and_nothing_is_d
 }
 for_each_broker!(an_outage_longer_than_the_delivery_limit_is_waited_out_and_nothing_is_dead_lettered);
 
+async fn a_delivery_held_longer_than_the_hold_limit_goes_back_to_its_queue_without_counting_a_delivery(
+    kind: BrokerUnderTest,
+) {
+    let test = TestBroker::with_settings(kind, |s| s.delivery_limit = 2).await;
+    let topology = test.broker.topology().clone();
+    let handler = Arc::new(Outage { outage: 30, calls: AtomicU32::new(0), stored: Mutex::new(Vec::new()) });
+    let stop = CancellationToken::new();
+    let mut options = ConsumerOptions::new(topology.analytics_queue(), &test.settings, Duration::from_secs(5));
+    options.retry_base = Duration::from_millis(5);
+    options.unavailable_retry_max = Duration::from_millis(10);
+    options.unavailable_hold = Duration::from_millis(50);
+    let task = tokio::spawn(run_consumer(test.broker.clone(), options, handler.clone(), stop.clone()).map_unit());
+    let message = envelope(5);
+    test.broker.publish_raw(&message).await.unwrap();
+    eventually("the message is stored after the outage", WAIT, || async { !handler.stored.lock().await.is_empty() })
+        .await;
+    assert_eq!(*handler.stored.lock().await, vec![message.id], "stored exactly once");
+    assert!(test.counter("sua_messages_handled_total", &[("outcome", "requeued_fresh")]) >= 2, "held past the limit");
+    assert_eq!(test.counter("sua_messages_dead_lettered_total", &[]), 0);
+    assert_eq!(test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap(), 0);
+    stop.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+for_each_broker!(a_delivery_held_longer_than_the_hold_limit_goes_back_to_its_queue_without_counting_a_delivery);
+
 async fn a_delivery_held_through_an_outage_is_let_go_at_shutdown_and_handled_by_the_next_consumer(
     kind: BrokerUnderTest,
 ) {
