@@ -91,12 +91,48 @@ enum Command {
         #[arg(long, env = "SUA_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Messages dead-lettered because they failed on their own merits: list them, or replay them to where they
+    /// were first published once the cause is fixed.
+    #[command(name = "dead-letters", subcommand)]
+    DeadLetters(DeadLetterCommand),
     /// Run the Microsoft Graph and Entra ID simulator (for tests, benchmarks and demos).
     #[command(name = "graph-sim")]
     GraphSim(GraphSimArgs),
     /// List every environment variable sua reads, with its setting (deployment manifests are checked against it).
     #[command(name = "config-keys")]
     ConfigKeys,
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// List dead letters, oldest first (they stay in the dead-letter queue).
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "SUA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Publish dead letters again to the exchange they were first published to, then remove them.
+    Replay {
+        /// Only the message with this id (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Only this tenant's messages.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Every dead letter (required when neither --id nor --tenant is given).
+        #[arg(long)]
+        all: bool,
+        /// Look at most at this many.
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+        #[arg(long, env = "SUA_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -175,6 +211,7 @@ async fn main() -> ExitCode {
             .await
         }
         Command::GraphSim(args) => graph_sim(args).await,
+        Command::DeadLetters(command) => dead_letters(command).await,
         Command::ConfigKeys => {
             config_keys();
             Ok(())
@@ -237,8 +274,21 @@ async fn tenants(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     let (config, _telemetry) = load(config, "sua-tenants").await?;
     let pool = sua_db::Pool::new(&config.database_url, &config.db)?;
     let list = sua_domain::tenants::list(&pool).await?;
+    let dead = dead_letters_by_tenant(&config).await;
+    let dead_for = |tenant: &str| match &dead {
+        Ok(counts) => serde_json::json!(counts.get(tenant).copied().unwrap_or(0)),
+        Err(_) => serde_json::Value::Null,
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        let mut rows = Vec::new();
+        for t in &list {
+            let mut row = serde_json::to_value(t)?;
+            if let Some(object) = row.as_object_mut() {
+                object.insert("dead_letters".into(), dead_for(&t.tenant_id));
+            }
+            rows.push(row);
+        }
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     println!(
@@ -252,8 +302,15 @@ async fn tenants(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
             None => "?",
         };
         let missing = if t.missing_permissions.is_empty() { "-".to_string() } else { t.missing_permissions.join(",") };
-        let feed =
-            format!("feed {}{}", t.feed_state, t.feed_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
+        let dead_letters = match dead_for(&t.tenant_id) {
+            serde_json::Value::Number(n) if n.as_u64() != Some(0) => format!(", {n} dead letter(s)"),
+            _ => String::new(),
+        };
+        let feed = format!(
+            "feed {}{}{dead_letters}",
+            t.feed_state,
+            t.feed_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        );
         let sync = match &t.last_sync {
             Some(run) => format!(
                 "{} {} (attempt {}){}",
@@ -273,7 +330,102 @@ async fn tenants(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     if list.is_empty() {
         println!("(no tenants yet: create an invitation with `sua invite`)");
     }
+    match &dead {
+        Ok(counts) if counts.values().sum::<usize>() > 0 => {
+            println!("{} dead letter(s): see `sua dead-letters list`", counts.values().sum::<usize>());
+        }
+        Ok(_) => {}
+        Err(error) => println!("(dead letters not counted: {error})"),
+    }
     Ok(())
+}
+
+/// The broker alone (the dead-letter commands need no database).
+async fn broker(config: &Config) -> anyhow::Result<sua_core::broker::Broker> {
+    let metrics = sua_core::metrics::BrokerMetrics::new(&prometheus::Registry::new());
+    Ok(sua_core::broker::Broker::connect(&config.amqp_url, &config.amqp, metrics).await?)
+}
+
+/// Dead letters per tenant, or why they could not be counted.
+async fn dead_letters_by_tenant(config: &Config) -> Result<std::collections::BTreeMap<String, usize>, String> {
+    let broker = broker(config).await.map_err(|e| format!("{e:#}"))?;
+    let letters = broker.dead_letters(100_000).await.map_err(|e| e.to_string());
+    broker.close().await;
+    let mut counts = std::collections::BTreeMap::new();
+    for letter in letters? {
+        *counts.entry(letter.tenant_id.unwrap_or_default()).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
+
+async fn dead_letters(command: DeadLetterCommand) -> anyhow::Result<()> {
+    match command {
+        DeadLetterCommand::List { limit, json, config } => {
+            let (config, _telemetry) = load(config, "sua-dead-letters").await?;
+            let broker = broker(&config).await?;
+            let letters = broker.dead_letters(limit).await;
+            broker.close().await;
+            let letters = letters?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+                return Ok(());
+            }
+            println!(
+                "{:<38} {:<26} {:<38} {:<22} {:<10} BYTES",
+                "MESSAGE ID", "KIND", "TENANT", "FROM QUEUE", "REASON"
+            );
+            for l in &letters {
+                let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<38} {:<26} {:<38} {:<22} {:<10} {}",
+                    l.message_id,
+                    l.kind,
+                    or_dash(&l.tenant_id),
+                    or_dash(&l.queue),
+                    or_dash(&l.reason),
+                    l.bytes
+                );
+            }
+            println!(
+                "{} dead letter(s){}",
+                letters.len(),
+                if letters.len() == limit { " (--limit reached)" } else { "" }
+            );
+            Ok(())
+        }
+        DeadLetterCommand::Replay { ids, tenant, all, limit, config } => {
+            anyhow::ensure!(
+                all || !ids.is_empty() || tenant.is_some(),
+                "say which dead letters to replay: --id, --tenant or --all"
+            );
+            let (config, _telemetry) = load(config, "sua-dead-letters").await?;
+            let broker = broker(&config).await?;
+            let report = broker
+                .replay_dead_letters(limit, |letter| {
+                    (ids.is_empty() || ids.contains(&letter.message_id))
+                        && tenant.as_ref().is_none_or(|t| letter.tenant_id.as_ref() == Some(t))
+                })
+                .await;
+            broker.close().await;
+            let report = report?;
+            for letter in &report.replayed {
+                println!(
+                    "replayed {} ({}) to {}",
+                    letter.message_id,
+                    letter.kind,
+                    letter.exchange.as_deref().unwrap_or("")
+                );
+            }
+            for letter in &report.unroutable {
+                println!("kept {} ({}): it names no exchange to return to", letter.message_id, letter.kind);
+            }
+            for id in ids.iter().filter(|id| !report.replayed.iter().any(|l| &l.message_id == *id)) {
+                println!("{id}: not replayed (not in the first {limit} dead letters?)");
+            }
+            println!("{} dead letter(s) replayed", report.replayed.len());
+            Ok(())
+        }
+    }
 }
 
 async fn sync(config: Option<PathBuf>, only: Vec<String>, force: bool) -> anyhow::Result<()> {

@@ -92,7 +92,7 @@ impl Collector {
             deps.pool.clone(),
             deps.broker.clone(),
             &deps.registry,
-            config.callrecords.webhook_batch_max,
+            &config.callrecords,
         ));
         Ok(Self { graph, onboarding, sync, fetcher, subscriptions, backfills, pstn, webhook })
     }
@@ -155,6 +155,12 @@ pub async fn build_with(config: &Config, deps: Dependencies, collector: Collecto
     })
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
+    // Slow or idle clients cannot hold connections: the head must arrive in time (the webhook's body too, see
+    // `callrecords::webhook`), idle keep-alive connections close, and the connection count is capped.
+    .client_request_timeout(Duration::from_millis(config.callrecords.webhook_request_timeout_ms))
+    .client_disconnect_timeout(Duration::from_millis(config.callrecords.webhook_disconnect_timeout_ms))
+    .keep_alive(Duration::from_secs(config.callrecords.webhook_keep_alive_secs.max(1)))
+    .max_connections(config.callrecords.webhook_max_connections)
     .listen(listener)?
     .run();
     let mut running = Running::new(SERVICE, server, port, grace);

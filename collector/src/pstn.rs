@@ -35,11 +35,7 @@ impl PstnCollector {
     /// Collects the tenant's logs once for `day`; a no-op when that day's collection ran or runs elsewhere.
     pub async fn run(&self, tenant_id: &str, day: NaiveDate) -> Result<(), HandlerError> {
         let lookup = tenant_id.to_string();
-        let tenant = self
-            .pool
-            .run(move |conn| TenantRow::find(conn, &lookup))
-            .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+        let tenant = self.pool.run(move |conn| TenantRow::find(conn, &lookup)).await.map_err(HandlerError::from)?;
         let Some(tenant) = tenant.filter(|t| t.consent_state == sua_db::states::ConsentState::Granted) else {
             return Err(HandlerError::Reject(anyhow::anyhow!("tenant {tenant_id} has not consented")));
         };
@@ -57,7 +53,7 @@ impl PstnCollector {
                 SyncRunRow::start(conn, &claim_tenant, KIND, day, &run_id, now, now - chrono::Duration::minutes(30))
             })
             .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+            .map_err(HandlerError::from)?;
         self.claims.with_label_values(&[KIND, outcome.label()]).inc();
         let StartOutcome::Started(run) = outcome else { return Ok(()) };
         let result = self.collect(tenant_id, uuid::Uuid::parse_str(&run.id).ok()).await;
@@ -68,7 +64,7 @@ impl PstnCollector {
                 self.pool
                     .run(move |conn| SyncRunRow::complete(conn, &id, &counts, now))
                     .await
-                    .map_err(|e| HandlerError::Transient(e.into()))?;
+                    .map_err(HandlerError::from)?;
                 Ok(())
             }
             Err(error) => {
@@ -76,7 +72,7 @@ impl PstnCollector {
                 self.pool
                     .run(move |conn| SyncRunRow::fail(conn, &id, &reason, now))
                     .await
-                    .map_err(|e| HandlerError::Transient(e.into()))?;
+                    .map_err(HandlerError::from)?;
                 tracing::warn!(tenant = tenant_id, %error, "PSTN log collection failed; tomorrow's run (or a retry) continues from the cursor");
                 Ok(())
             }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod expected;
 pub mod graph;
 pub mod portal;
+pub mod proxy;
 pub mod smtp;
 pub mod sql;
 pub mod stack;

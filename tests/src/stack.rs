@@ -92,9 +92,21 @@ impl Stack {
         config.sync.scheduler = false;
         config.onboarding.consent_propagation_secs = 0;
         adjust(&mut config);
+        // A test that points the services at another broker URL (a proxy in front of RabbitMQ that it can cut or
+        // stall) gets a connection of their own; the test's own handle stays direct.
+        let services_broker = if secrecy::ExposeSecret::expose_secret(&config.amqp_url)
+            == secrecy::ExposeSecret::expose_secret(&broker.url)
+        {
+            broker.broker.clone()
+        } else {
+            let metrics = sua_core::metrics::BrokerMetrics::new(&prometheus::Registry::new());
+            sua_core::broker::Broker::connect(&config.amqp_url, &config.amqp, metrics)
+                .await
+                .unwrap_or_else(|e| panic!("services' broker: {e}"))
+        };
         let deps = Dependencies {
             pool: db.pool().unwrap_or_else(|e| panic!("{e}")),
-            broker: broker.broker.clone(),
+            broker: services_broker,
             registry: broker.registry.clone(),
         };
         let collector = sua_collector::Collector::new(&config, &deps).unwrap_or_else(|e| panic!("collector: {e:#}"));

@@ -72,9 +72,10 @@ impl Handler for RawRecordHandler {
     }
 }
 
-/// Database trouble that may pass is retried; anything else would fail again.
+/// An unreachable database is waited out, other trouble that may pass is retried; anything else would fail
+/// again (see `From<DbError> for HandlerError`).
 pub(crate) fn db_error(error: DbError) -> HandlerError {
-    if error.is_transient() { HandlerError::Transient(error.into()) } else { HandlerError::Reject(error.into()) }
+    HandlerError::from(error)
 }
 
 /// A transaction's error: the database's (classified) or the handler's own rejection.

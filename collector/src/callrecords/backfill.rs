@@ -113,7 +113,7 @@ impl Backfills {
                 Ok::<_, sua_db::DbError>(if claimed { BackfillRow::find(conn, &id)? } else { None })
             })
             .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+            .map_err(HandlerError::from)?;
         let Some(backfill) = claimed else { return Ok(()) };
         let this = self.clone();
         self.tasks.spawn(async move {

@@ -7,6 +7,7 @@
 //! alone at once (no timer, no added latency); under a storm the jobs grow and the message rate stays low.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sua_core::broker::Broker;
 use sua_core::group_commit::GroupCommit;
@@ -20,9 +21,9 @@ pub struct JobBatcher {
 }
 
 impl JobBatcher {
-    /// Starts the batcher on `runtime`.
-    pub fn spawn(runtime: &tokio::runtime::Handle, broker: Broker, max: usize) -> Self {
-        let group = GroupCommit::spawn(runtime, PUBLISHERS, max, move |batch| publish(broker.clone(), batch));
+    /// Starts the batcher on `runtime`; each job must be confirmed within `timeout`.
+    pub fn spawn(runtime: &tokio::runtime::Handle, broker: Broker, max: usize, timeout: Duration) -> Self {
+        let group = GroupCommit::spawn(runtime, PUBLISHERS, max, move |batch| publish(broker.clone(), batch, timeout));
         Self { group }
     }
 
@@ -38,7 +39,7 @@ impl JobBatcher {
 
 /// One job per tenant; a call notified twice in the batch is fetched once (`updated` wins: it asks for the
 /// version check). Answers each notification with its job's outcome, in order.
-async fn publish(broker: Broker, batch: Vec<(String, CallToFetch)>) -> Vec<Result<(), String>> {
+async fn publish(broker: Broker, batch: Vec<(String, CallToFetch)>, timeout: Duration) -> Vec<Result<(), String>> {
     let mut by_tenant: HashMap<&str, Vec<CallToFetch>> = HashMap::new();
     for (tenant, call) in &batch {
         let calls = by_tenant.entry(tenant.as_str()).or_default();
@@ -53,7 +54,7 @@ async fn publish(broker: Broker, batch: Vec<(String, CallToFetch)>) -> Vec<Resul
         async move {
             let count = calls.len();
             let outcome = match Envelope::new(tenant, None, &CallRecordFetchJobV1 { calls }) {
-                Ok(envelope) => broker.publish_job(&envelope).await.map_err(|e| e.to_string()),
+                Ok(envelope) => broker.publish_job_within(&envelope, timeout).await.map_err(|e| e.to_string()),
                 Err(error) => Err(error.to_string()),
             };
             if let Err(error) = &outcome {

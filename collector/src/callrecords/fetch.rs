@@ -58,12 +58,12 @@ impl Fetcher {
             .pool
             .run(move |conn| CallRecordFetchRow::versions(conn, &lookup_tenant, &ids))
             .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+            .map_err(HandlerError::from)?;
         // All at once; the semaphore in `fetch_one` bounds what reaches Graph.
         let fetches: Vec<_> =
             job.calls.iter().map(|call| self.fetch_one(tenant, call, known.get(&call.id).copied())).collect();
         let results = futures::future::join_all(fetches).await;
-        let (mut fetched, mut transient, mut rejected) = (Vec::new(), None, None);
+        let (mut fetched, mut transient, mut rejected, mut unavailable) = (Vec::new(), None, None, None);
         let mut failed = 0;
         for result in results {
             match result {
@@ -76,23 +76,29 @@ impl Fetcher {
                     failed += 1;
                     transient.get_or_insert(error);
                 }
+                Err(HandlerError::Unavailable(error)) => {
+                    failed += 1;
+                    unavailable.get_or_insert(error);
+                }
             }
         }
-        let of = job.calls.len();
-        match (rejected, transient) {
-            (Some(error), _) => {
-                Err(HandlerError::Reject(error.context(format!("{failed} of {of} call records failed"))))
-            }
-            (None, Some(error)) => {
-                Err(HandlerError::Transient(error.context(format!("{failed} of {of} call records failed"))))
-            }
-            (None, None) => Ok(fetched),
+        // The job fails as its worst call: refused, else retried up to the limit, else waited out.
+        let context = format!("{failed} of {} call records failed", job.calls.len());
+        match (rejected, transient, unavailable) {
+            (Some(error), _, _) => Err(HandlerError::Reject(error.context(context))),
+            (None, Some(error), _) => Err(HandlerError::Transient(error.context(context))),
+            (None, None, Some(error)) => Err(HandlerError::Unavailable(error.context(context))),
+            (None, None, None) => Ok(fetched),
         }
     }
 
     /// The record with every session page merged in, and its `participants_v2` (every page) added.
     pub async fn get_record(&self, tenant: &str, call_id: &str) -> Result<Value, GraphError> {
-        let url = self.graph.url(&format!("/communications/callRecords/{call_id}?$expand=sessions($expand=segments)"));
+        if !crate::graph::is_guid(call_id) {
+            return Err(GraphError::InvalidId(call_id.chars().take(64).collect()));
+        }
+        let url =
+            self.graph.url_with(&["communications", "callRecords", call_id], "?$expand=sessions($expand=segments)")?;
         let mut record = self.graph.get_json(tenant, Api::CallRecords, &url).await?;
         let next = record
             .as_object_mut()
@@ -105,7 +111,7 @@ impl Fetcher {
         record["sessions"] = Value::Array(self.rest_of_pages(tenant, first.unwrap_or_default(), next).await?);
         // GET with $expand=sessions does not carry participants_v2 (only organizer_v2 is expanded by default), and
         // since the deprecated endpoint identities stopped, a phone party is named only there (graph-api.md §6.2).
-        let url = self.graph.url(&format!("/communications/callRecords/{call_id}/participants_v2"));
+        let url = self.graph.url_with(&["communications", "callRecords", call_id, "participants_v2"], "")?;
         let page = self.graph.get_json(tenant, Api::CallRecords, &url).await?;
         let next = page["@odata.nextLink"].as_str().map(String::from);
         let first = page["value"].as_array().cloned().unwrap_or_default();
@@ -144,11 +150,15 @@ impl Fetcher {
             }
             Err(error @ (GraphError::Forbidden { .. } | GraphError::Token { consent_missing: true, .. })) => {
                 self.outcomes.with_label_values(&["forbidden"]).inc();
-                return Err(HandlerError::Reject(error.into()));
+                return Err(HandlerError::from(error));
+            }
+            Err(error @ GraphError::InvalidId(_)) => {
+                self.outcomes.with_label_values(&["invalid_id"]).inc();
+                return Err(HandlerError::from(error));
             }
             Err(error) => {
                 self.outcomes.with_label_values(&["failed"]).inc();
-                return Err(HandlerError::Transient(error.into()));
+                return Err(HandlerError::from(error));
             }
         };
         let header = RecordHeader::deserialize(&record).unwrap_or_default();
@@ -159,7 +169,7 @@ impl Fetcher {
         }
         let start_at = header.start_date_time.map(|t| t.0);
         let envelope = Envelope::new(tenant, None, &CallRecordV1(record))?;
-        self.broker.publish_raw(&envelope).await.map_err(|e| HandlerError::Transient(e.into()))?;
+        self.broker.publish_raw(&envelope).await.map_err(HandlerError::from)?;
         let row = CallRecordFetchRow {
             tenant_id: tenant.to_string(),
             id: call.id.clone(),
@@ -167,10 +177,7 @@ impl Fetcher {
             start_at,
             fetched_at: sua_db::now(),
         };
-        self.pool
-            .run(move |conn| CallRecordFetchRow::record(conn, &row))
-            .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+        self.pool.run(move |conn| CallRecordFetchRow::record(conn, &row)).await.map_err(HandlerError::from)?;
         self.outcomes.with_label_values(&["published"]).inc();
         Ok(Fetched::Published { version })
     }

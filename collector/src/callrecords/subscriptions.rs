@@ -71,7 +71,7 @@ impl Subscriptions {
         self.pool
             .run(move |conn| TenantRow::set_feed(conn, &tenant, state, error.as_deref(), sua_db::now()))
             .await
-            .map_err(|e| HandlerError::Transient(e.into()))
+            .map_err(HandlerError::from)
     }
 
     /// Makes sure `tenant` has a live subscription; `renew` forces a renewal (reauthorization).
@@ -86,7 +86,7 @@ impl Subscriptions {
                 ))
             })
             .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+            .map_err(HandlerError::from)?;
         let Some(tenant) = tenant.filter(|t| t.consent_state == ConsentState::Granted) else {
             return Err(HandlerError::Reject(anyhow::anyhow!("tenant {tenant_id} has not consented")));
         };
@@ -105,7 +105,7 @@ impl Subscriptions {
                     .pool
                     .run(move |conn| SubscriptionRow::for_tenant(conn, &lookup))
                     .await
-                    .map_err(|e| HandlerError::Transient(e.into()))?
+                    .map_err(HandlerError::from)?
                     .is_empty();
                 let created = self.create(tenant_id, None).await.map(|_| ());
                 // First subscription after consent: fetch what Graph still keeps from before.
@@ -126,24 +126,19 @@ impl Subscriptions {
                     .pool
                     .run(move |conn| SubscriptionRow::active_for_tenant(conn, &lookup))
                     .await
-                    .map_err(|e| HandlerError::Transient(e.into()))?
+                    .map_err(HandlerError::from)?
                     .is_some_and(|s| s.expires_at > sua_db::now());
                 let state = if live { FeedState::Degraded } else { FeedState::Down };
                 tracing::warn!(tenant = tenant_id, %error, state = %state, "call-record subscription problem");
                 self.set_feed(tenant_id, state, Some(error.to_string())).await?;
-                Err(match error {
-                    GraphError::Forbidden { .. } | GraphError::Token { consent_missing: true, .. } => {
-                        HandlerError::Reject(error.into())
-                    }
-                    other => HandlerError::Transient(other.into()),
-                })
+                Err(HandlerError::from(error))
             }
         }
     }
 
     /// Reads the subscription back, renews it when due, recreates it (and backfills) when it is gone.
     async fn check(&self, tenant_id: &str, sub: SubscriptionRow, renew: bool) -> Result<(), GraphError> {
-        let url = self.graph.url(&format!("/subscriptions/{}", sub.id));
+        let url = self.graph.url_with(&["subscriptions", &sub.id], "")?;
         let now = sua_core::clock::now();
         let exists = if sub.expires_at.and_utc() <= now {
             false

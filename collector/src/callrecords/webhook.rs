@@ -7,8 +7,12 @@
 //!   confirmation (grouped with whatever else arrives meanwhile, see [`super::batcher`]), and the request is
 //!   answered 202 — no Graph call inline, so Graph never waits on Graph.
 //!   Invalid items are dropped and counted; a request with none valid is refused (403); a body that is not a
-//!   notification collection is a 400; an oversized one a 413. If the broker cannot confirm, 503 makes Graph
-//!   retry.
+//!   notification collection is a 400; an oversized one a 413. If the broker cannot confirm within the webhook's
+//!   publish deadline, 503 makes Graph retry.
+//! * Every id is checked for its GUID shape before anything is looked up: the subscription id, the tenant id and
+//!   the call record id (which later becomes a Graph URL path segment). The subscription cache holds only
+//!   subscriptions found in the database, and a bounded number of them: nothing an unauthenticated request
+//!   invents is kept.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,6 +30,7 @@ use sua_db::Pool;
 use sua_db::models::SubscriptionRow;
 
 use super::batcher::JobBatcher;
+use crate::graph::is_guid;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/graph/notifications", web::post().to(notifications))
@@ -53,43 +58,74 @@ struct Known {
     client_state_hash: String,
 }
 
-enum Cached {
-    Known(Known, Instant),
-    Unknown(Instant),
-}
-
-/// Subscriptions by id, read through from the database (another replica may have created them).
+/// Active subscriptions by id, read through from the database (another replica may have created them). Only
+/// subscriptions the database holds are cached, at most [`CACHE_MAX`] of them, for [`KNOWN_TTL`] each.
 pub struct SubscriptionCache {
     pool: Pool,
-    entries: RwLock<HashMap<String, Cached>>,
+    entries: RwLock<HashMap<String, (Known, Instant)>>,
 }
 
 const KNOWN_TTL: Duration = Duration::from_secs(300);
-const UNKNOWN_TTL: Duration = Duration::from_secs(30);
+/// Longest a webhook request waits for the database to find a subscription.
+const LOOKUP_TIMEOUT: Duration = Duration::from_millis(1_500);
+/// Far more than the active subscriptions of every tenant (one or two each); a bound, not a working size.
+pub const CACHE_MAX: usize = 10_000;
 
 impl SubscriptionCache {
     pub fn new(pool: Pool) -> Self {
         Self { pool, entries: RwLock::new(HashMap::new()) }
     }
 
+    /// How many subscriptions are cached.
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     async fn lookup(&self, id: &str) -> Result<Option<Known>, sua_db::DbError> {
-        if let Some(entry) = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id) {
-            match entry {
-                Cached::Known(known, at) if at.elapsed() < KNOWN_TTL => return Ok(Some(known.clone())),
-                Cached::Unknown(at) if at.elapsed() < UNKNOWN_TTL => return Ok(None),
-                _ => {}
-            }
+        let cached = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned();
+        if let Some((known, at)) = &cached
+            && at.elapsed() < KNOWN_TTL
+        {
+            return Ok(Some(known.clone()));
         }
         let key = id.to_string();
-        let row = self.pool.run(move |conn| SubscriptionRow::find(conn, &key)).await?;
+        // Graph wants an answer within 3 s: a database that does not answer in time is an outage, in which a
+        // subscription seen before is still trusted (stale-if-error) rather than every notification refused.
+        let found = tokio::time::timeout(LOOKUP_TIMEOUT, self.pool.run(move |conn| SubscriptionRow::find(conn, &key)))
+            .await
+            .unwrap_or_else(|_| Err(sua_db::DbError::Pool(format!("no answer within {LOOKUP_TIMEOUT:?}"))));
+        let row = match (found, cached) {
+            (Ok(row), _) => row,
+            (Err(error), Some((known, _))) => {
+                tracing::warn!(%error, subscription_id = id, "subscription lookup failed; trusting the cached one");
+                return Ok(Some(known));
+            }
+            (Err(error), None) => return Err(error),
+        };
         let known = row
             .filter(|r| r.status == sua_db::states::SubscriptionStatus::Active)
             .map(|r| Known { tenant_id: r.tenant_id, client_state_hash: r.client_state_hash });
-        let entry = match &known {
-            Some(known) => Cached::Known(known.clone(), Instant::now()),
-            None => Cached::Unknown(Instant::now()),
-        };
-        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.to_string(), entry);
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &known {
+            Some(known) => {
+                if entries.len() >= CACHE_MAX && !entries.contains_key(id) {
+                    entries.retain(|_, (_, at)| at.elapsed() < KNOWN_TTL);
+                    if entries.len() >= CACHE_MAX
+                        && let Some(oldest) = entries.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone())
+                    {
+                        entries.remove(&oldest);
+                    }
+                }
+                entries.insert(id.to_string(), (known.clone(), Instant::now()));
+            }
+            None => {
+                entries.remove(id);
+            }
+        }
         Ok(known)
     }
 
@@ -107,15 +143,28 @@ pub struct Webhook {
     seconds: HistogramVec,
     batcher: OnceLock<JobBatcher>,
     batch_max: usize,
+    /// Longest a request waits for the broker's confirmation before it is answered 503.
+    publish_timeout: Duration,
+    /// Longest a client may take to send its body.
+    body_timeout: Duration,
+    max_body: usize,
     /// Where the batcher runs: the runtime that built the collector (not an HTTP worker's own).
     runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Webhook {
-    pub fn new(pool: Pool, broker: Broker, registry: &Registry, batch_max: usize) -> Self {
+    pub fn new(
+        pool: Pool,
+        broker: Broker,
+        registry: &Registry,
+        settings: &sua_core::config::CallRecordsConfig,
+    ) -> Self {
         Self {
             batcher: OnceLock::new(),
-            batch_max,
+            batch_max: settings.webhook_batch_max,
+            publish_timeout: Duration::from_millis(settings.webhook_publish_timeout_ms),
+            body_timeout: Duration::from_millis(settings.webhook_body_timeout_ms),
+            max_body: settings.webhook_max_body_bytes,
             runtime: tokio::runtime::Handle::try_current().ok(),
             broker,
             cache: SubscriptionCache::new(pool),
@@ -140,7 +189,7 @@ impl Webhook {
     fn batcher(&self) -> &JobBatcher {
         self.batcher.get_or_init(|| {
             let runtime = self.runtime.clone().unwrap_or_else(tokio::runtime::Handle::current);
-            JobBatcher::spawn(&runtime, self.broker.clone(), self.batch_max)
+            JobBatcher::spawn(&runtime, self.broker.clone(), self.batch_max, self.publish_timeout)
         })
     }
 }
@@ -230,6 +279,21 @@ async fn check_items(webhook: &Webhook, endpoint: &str, body: &[u8]) -> Result<V
             webhook.outcomes.with_label_values(&[endpoint, "malformed"]).inc();
             continue;
         };
+        // Checked before any lookup: an invented id never reaches the database or the cache.
+        if !is_guid(subscription_id) || !is_guid(tenant_id) {
+            webhook.outcomes.with_label_values(&[endpoint, "malformed"]).inc();
+            continue;
+        }
+        // The call record id becomes a Graph URL path segment: only a GUID may.
+        let resource_id = item
+            .resource_data
+            .and_then(|d| d.id)
+            .or_else(|| item.resource.as_deref().and_then(|r| r.rsplit('/').next()).map(Cow::from))
+            .map(Cow::into_owned);
+        if endpoint == "notifications" && !resource_id.as_deref().is_some_and(is_guid) {
+            webhook.outcomes.with_label_values(&[endpoint, "malformed"]).inc();
+            continue;
+        }
         let known = match webhook.cache.lookup(subscription_id).await {
             Ok(known) => known,
             Err(error) => {
@@ -243,11 +307,6 @@ async fn check_items(webhook: &Webhook, endpoint: &str, body: &[u8]) -> Result<V
             Some(known) => {
                 let presented = hash_client_state(item.client_state.as_deref().unwrap_or_default());
                 if constant_time_eq(presented.as_bytes(), known.client_state_hash.as_bytes()) {
-                    let resource_id = item
-                        .resource_data
-                        .and_then(|d| d.id)
-                        .or_else(|| item.resource.as_deref().and_then(|r| r.rsplit('/').next()).map(Cow::from))
-                        .map(Cow::into_owned);
                     accepted.push(Accepted {
                         tenant_id: known.tenant_id,
                         resource_id,
@@ -276,7 +335,10 @@ async fn check_items(webhook: &Webhook, endpoint: &str, body: &[u8]) -> Result<V
 }
 
 async fn publish_all(webhook: &Webhook, envelopes: Vec<Envelope>) -> HttpResponse {
-    let results = futures::future::join_all(envelopes.iter().map(|e| webhook.broker.publish_job(e))).await;
+    let results = futures::future::join_all(
+        envelopes.iter().map(|e| webhook.broker.publish_job_within(e, webhook.publish_timeout)),
+    )
+    .await;
     if let Some(error) = results.into_iter().find_map(Result::err) {
         tracing::error!(%error, "webhook publish failed; Graph will retry");
         return problem(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Retry later.");
@@ -284,24 +346,63 @@ async fn publish_all(webhook: &Webhook, envelopes: Vec<Envelope>) -> HttpRespons
     HttpResponse::Accepted().finish()
 }
 
-async fn notifications(webhook: web::Data<Webhook>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+/// Reads the body within the webhook's body timeout and size cap: a client trickling its body is answered 408
+/// and its connection closed, so slow senders cannot hold connections (and memory) open.
+async fn read_body(webhook: &Webhook, mut payload: web::Payload) -> Result<web::Bytes, HttpResponse> {
+    use futures::StreamExt;
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| {
+                problem(StatusCode::BAD_REQUEST, "Unreadable body", "The request body could not be read.")
+            })?;
+            if body.len() + chunk.len() > webhook.max_body {
+                return Err(problem(StatusCode::PAYLOAD_TOO_LARGE, "Body too large", "The body exceeds the limit."));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    match tokio::time::timeout(webhook.body_timeout, read).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(mut response)) => {
+            response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+            Err(response)
+        }
+        Err(_) => {
+            let mut response = problem(StatusCode::REQUEST_TIMEOUT, "Request timeout", "The body came too slowly.");
+            response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+            Err(response)
+        }
+    }
+}
+
+async fn notifications(webhook: web::Data<Webhook>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let started = Instant::now();
     if let Some(response) = validation(&req) {
         return response;
     }
+    let body = match read_body(&webhook, payload).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let response = match check_items(&webhook, "notifications", &body).await {
         Err(response) => response,
         Ok(accepted) => {
             let mut calls: HashMap<String, Vec<CallToFetch>> = HashMap::new();
             for Accepted { tenant_id, resource_id, change_type, .. } in accepted {
-                let Some(call_id) = resource_id.filter(|id| !id.is_empty() && id.len() <= 128) else { continue };
+                let Some(call_id) = resource_id.filter(|id| is_guid(id)) else { continue };
                 calls.entry(tenant_id).or_default().push(CallToFetch { id: call_id, change_type });
             }
             let batcher = webhook.batcher();
             let submitted = futures::future::join_all(
                 calls.into_iter().map(|(tenant, calls)| async move { batcher.submit(&tenant, calls).await }),
-            )
-            .await;
+            );
+            // The publishes carry the same deadline; this bounds the answer even if they queue behind others.
+            let submitted = match tokio::time::timeout(webhook.publish_timeout, submitted).await {
+                Ok(submitted) => submitted,
+                Err(_) => vec![Err(format!("not confirmed within {:?}", webhook.publish_timeout))],
+            };
             match submitted.into_iter().find_map(Result::err) {
                 None => HttpResponse::Accepted().finish(),
                 Some(error) => {
@@ -315,10 +416,14 @@ async fn notifications(webhook: web::Data<Webhook>, req: HttpRequest, body: web:
     response
 }
 
-async fn lifecycle(webhook: web::Data<Webhook>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn lifecycle(webhook: web::Data<Webhook>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     if let Some(response) = validation(&req) {
         return response;
     }
+    let body = match read_body(&webhook, payload).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     match check_items(&webhook, "lifecycle", &body).await {
         Err(response) => response,
         Ok(accepted) => {

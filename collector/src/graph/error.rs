@@ -30,6 +30,9 @@ pub enum GraphError {
     Limiter(String),
     #[error("stopped: the collector is shutting down")]
     Cancelled,
+    /// An id that cannot be part of a Graph URL (not a GUID, or a dot segment); nothing was requested.
+    #[error("not a valid Graph id: {0:?}")]
+    InvalidId(String),
 }
 
 impl GraphError {
@@ -51,5 +54,37 @@ impl GraphError {
     /// A 403 saying the tenant lacks Entra ID P1 for sign-in data (not a missing permission).
     pub fn is_missing_premium_licence(&self) -> bool {
         self.code() == Some("Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+    }
+}
+
+impl GraphError {
+    /// Graph (or Entra ID) out of reach or overloaded: 5xx, 429, timeouts, connection errors, a token that could
+    /// not be had for another reason than missing consent, or the collector stopping. The message that met it is
+    /// not at fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            GraphError::Throttled { .. }
+                | GraphError::Server { .. }
+                | GraphError::Timeout { .. }
+                | GraphError::Transport { .. }
+                | GraphError::Limiter(_)
+                | GraphError::Cancelled
+                | GraphError::Token { consent_missing: false, .. }
+        )
+    }
+}
+
+impl From<GraphError> for sua_core::broker::HandlerError {
+    /// An outage is waited out; a refusal of access is final; anything else (a record still propagating, a
+    /// broken page) is retried up to the delivery limit.
+    fn from(error: GraphError) -> Self {
+        match error {
+            GraphError::Forbidden { .. }
+            | GraphError::Token { consent_missing: true, .. }
+            | GraphError::InvalidId(_) => Self::Reject(error.into()),
+            error if error.is_unavailable() => Self::Unavailable(error.into()),
+            error => Self::Transient(error.into()),
+        }
     }
 }

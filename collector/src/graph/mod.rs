@@ -19,6 +19,32 @@ pub use auth::{AzureTokenProvider, TokenProvider};
 pub use error::GraphError;
 pub use limits::{Api, Limits, SharedLimit};
 
+/// The `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` shape (hex digits) of Graph's and Entra ID's object ids.
+pub fn is_guid(value: &str) -> bool {
+    value.len() == 36
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// One URL path segment: RFC 3986 unreserved characters as they are, everything else percent-encoded. An
+/// empty, `.` or `..` segment is refused (URL parsers resolve dot segments, encoded or not).
+pub fn path_segment(value: &str) -> Result<String, GraphError> {
+    if value.is_empty() || value == "." || value == ".." {
+        return Err(GraphError::InvalidId(value.chars().take(64).collect()));
+    }
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(encoded)
+}
+
 #[derive(Clone)]
 struct GraphMetrics {
     requests: IntCounterVec,
@@ -126,9 +152,23 @@ impl GraphClient {
         self.tokens.token(tenant).await
     }
 
-    /// `https://graph.microsoft.com/v1.0{path}`
+    /// `https://graph.microsoft.com/v1.0{path}`, for a path sua wrote itself. A path with an id in it is built
+    /// with [`GraphClient::url_with`].
     pub fn url(&self, path: &str) -> String {
         format!("{}/v1.0{path}", self.base)
+    }
+
+    /// `https://graph.microsoft.com/v1.0/{segment}/…{query}` with every segment percent-encoded, so that a value
+    /// that came from outside (an id in a notification, a queued job) stays one segment: it cannot add segments,
+    /// climb out with `..` or start a query.
+    pub fn url_with(&self, segments: &[&str], query: &str) -> Result<String, GraphError> {
+        let mut url = format!("{}/v1.0", self.base);
+        for segment in segments {
+            url.push('/');
+            url.push_str(&path_segment(segment)?);
+        }
+        url.push_str(query);
+        Ok(url)
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -311,5 +351,41 @@ impl GraphClient {
             }
         }
         Err(GraphError::Transport { attempts, message: last })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_guid_shape_is_an_id() {
+        assert!(is_guid("e523d2ed-2966-4b6b-925b-754a88034cc5"));
+        assert!(is_guid("E523D2ED-2966-4B6B-925B-754A88034CC5"));
+        for bad in [
+            "",
+            "../../users",
+            "e523d2ed29664b6b925b754a88034cc5",
+            "{e523d2ed-2966-4b6b-925b-754a88034cc5}",
+            "e523d2ed-2966-4b6b-925b-754a88034cc5/../x",
+            "e523d2ed-2966-4b6b-925b-754a88034cg5",
+            "e523d2ed+2966-4b6b-925b-754a88034cc5",
+        ] {
+            assert!(!is_guid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_path_segment_stays_one_segment() {
+        assert_eq!(
+            path_segment("e523d2ed-2966-4b6b-925b-754a88034cc5").unwrap(),
+            "e523d2ed-2966-4b6b-925b-754a88034cc5"
+        );
+        assert_eq!(path_segment("../../users").unwrap(), "..%2F..%2Fusers");
+        assert_eq!(path_segment("a?$expand=x#f").unwrap(), "a%3F%24expand%3Dx%23f");
+        assert_eq!(path_segment("%2e%2e").unwrap(), "%252e%252e");
+        for refused in ["", ".", ".."] {
+            assert!(matches!(path_segment(refused), Err(GraphError::InvalidId(_))), "{refused:?}");
+        }
     }
 }

@@ -122,14 +122,15 @@ pub async fn probe(graph: &GraphClient, tenant: &str) -> ProbeReport {
             tracing::warn!(tenant, permission, %error, "permission probe inconclusive");
         }
     }
-    let display_name = match &skus {
-        Ok(_) => graph
-            .get_json(tenant, Api::Directory, &graph.url(&format!("/organization/{tenant}?$select=id,displayName")))
+    let organization = graph.url_with(&["organization", tenant], "?$select=id,displayName");
+    let display_name = match (&skus, organization) {
+        (Ok(_), Ok(url)) => graph
+            .get_json(tenant, Api::Directory, &url)
             .await
             .ok()
             .and_then(|org| Organization::deserialize(&org).ok())
             .and_then(|org| org.display_name),
-        Err(_) => None,
+        _ => None,
     };
     ProbeReport {
         tenant_id: tenant.to_string(),

@@ -109,14 +109,10 @@ impl SyncRunner {
     pub async fn start(&self, tenant_id: &str, day: NaiveDate) -> Result<StartOutcome, HandlerError> {
         let permit = tokio::select! {
             permit = self.slots.clone().acquire_owned() => permit.map_err(|e| HandlerError::Transient(e.into()))?,
-            () = self.stop.cancelled() => return Err(HandlerError::Transient(anyhow::anyhow!("shutting down"))),
+            () = self.stop.cancelled() => return Err(HandlerError::Unavailable(anyhow::anyhow!("shutting down"))),
         };
         let lookup = tenant_id.to_string();
-        let tenant = self
-            .pool
-            .run(move |conn| TenantRow::find(conn, &lookup))
-            .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+        let tenant = self.pool.run(move |conn| TenantRow::find(conn, &lookup)).await.map_err(HandlerError::from)?;
         let Some(tenant) = tenant.filter(|t| t.consent_state == sua_db::states::ConsentState::Granted) else {
             tracing::warn!(tenant = tenant_id, "sync requested for a tenant without consent, ignored");
             return Err(HandlerError::Reject(anyhow::anyhow!("tenant {tenant_id} has not consented")));
@@ -130,7 +126,7 @@ impl SyncRunner {
                 SyncRunRow::start(conn, &claim_tenant, KIND, day, &run_id, now, now - stale)
             })
             .await
-            .map_err(|e| HandlerError::Transient(e.into()))?;
+            .map_err(HandlerError::from)?;
         self.claims.with_label_values(&[KIND, outcome.label()]).inc();
         if let StartOutcome::Started(run) = &outcome {
             let runner = self.clone();

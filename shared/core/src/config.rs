@@ -199,6 +199,19 @@ pub struct CallRecordsConfig {
     /// Notifications the webhook puts into one fetch job at most (group commit: those arriving while earlier
     /// publishes are being confirmed share one message).
     pub webhook_batch_max: usize,
+    /// Longest the webhook waits for the broker to confirm its fetch jobs before answering 503 (Graph retries);
+    /// well below the 3 s within which Graph expects an answer.
+    pub webhook_publish_timeout_ms: u64,
+    /// Longest a client may take to send a request's head (then 408 and the connection is closed).
+    pub webhook_request_timeout_ms: u64,
+    /// Longest a client may take to send a webhook request's body (then 408 and the connection is closed).
+    pub webhook_body_timeout_ms: u64,
+    /// Longest the server waits for a client to acknowledge a connection's close.
+    pub webhook_disconnect_timeout_ms: u64,
+    /// Idle keep-alive connections are closed after this long.
+    pub webhook_keep_alive_secs: u64,
+    /// Connections the collector's HTTP server holds at once, per worker thread; beyond that it stops accepting.
+    pub webhook_max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,6 +311,13 @@ pub struct AmqpConfig {
     pub reconnect_max_backoff_ms: u64,
     /// Queues left unused this long are deleted by the broker (tests only; unset in production).
     pub queue_expires_ms: Option<u32>,
+    /// Cap of the backoff between attempts at a delivery whose handler found a dependency (database, broker,
+    /// Graph) unavailable; such a delivery is held and retried in place for as long as the outage lasts.
+    pub unavailable_retry_max_ms: u64,
+    /// Longest one delivery is held while a dependency is unavailable; then it is put back at the end of its
+    /// queue as a fresh copy (still not counting towards the delivery limit). Keep it below RabbitMQ's
+    /// `consumer_timeout` (30 minutes by default), which would otherwise close the consumer's channel.
+    pub unavailable_hold_secs: u64,
 }
 
 impl Default for Config {
@@ -341,6 +361,12 @@ impl Default for CallRecordsConfig {
             webhook_max_body_bytes: 1 << 20,
             fetch_concurrency: 64,
             webhook_batch_max: 200,
+            webhook_publish_timeout_ms: 2_000,
+            webhook_request_timeout_ms: 5_000,
+            webhook_body_timeout_ms: 10_000,
+            webhook_disconnect_timeout_ms: 1_000,
+            webhook_keep_alive_secs: 30,
+            webhook_max_connections: 2_048,
         }
     }
 }
@@ -403,6 +429,8 @@ impl Default for AmqpConfig {
             publish_timeout_secs: 30,
             reconnect_max_backoff_ms: 5_000,
             queue_expires_ms: None,
+            unavailable_retry_max_ms: 10_000,
+            unavailable_hold_secs: 20 * 60,
         }
     }
 }
@@ -461,6 +489,9 @@ impl Config {
         if self.amqp.delivery_limit == 0 {
             problems.push("amqp.delivery_limit must be at least 1".into());
         }
+        if self.amqp.unavailable_retry_max_ms == 0 || self.amqp.unavailable_hold_secs == 0 {
+            problems.push("amqp.unavailable_retry_max_ms and amqp.unavailable_hold_secs must be at least 1".into());
+        }
         if self.amqp.publish_timeout_secs == 0 {
             problems.push("amqp.publish_timeout_secs must be at least 1".into());
         }
@@ -499,6 +530,17 @@ impl Config {
         }
         if self.callrecords.webhook_batch_max == 0 {
             problems.push("callrecords.webhook_batch_max must be at least 1".into());
+        }
+        if self.callrecords.webhook_publish_timeout_ms == 0
+            || self.callrecords.webhook_request_timeout_ms == 0
+            || self.callrecords.webhook_body_timeout_ms == 0
+            || self.callrecords.webhook_max_connections == 0
+        {
+            problems.push(
+                "callrecords.webhook_publish_timeout_ms, webhook_request_timeout_ms, webhook_body_timeout_ms and \
+                 webhook_max_connections must be at least 1"
+                    .into(),
+            );
         }
         if self.sync.concurrency == 0 {
             problems.push("sync.concurrency must be at least 1".into());

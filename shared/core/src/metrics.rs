@@ -37,6 +37,7 @@ pub struct BrokerMetrics {
     pub reconnects: IntCounterVec,
     pub handled: IntCounterVec,
     pub dead_lettered: IntCounterVec,
+    pub unavailable_retries: IntCounterVec,
     pub handle_seconds: HistogramVec,
 }
 
@@ -64,7 +65,7 @@ impl BrokerMetrics {
             handled: counter_vec(
                 registry,
                 "sua_messages_handled_total",
-                "Deliveries handled, by outcome (acked, retried, dead_lettered).",
+                "Deliveries handled, by outcome (acked, retried, dead_lettered, released).",
                 &["queue", "outcome"],
             ),
             dead_lettered: counter_vec(
@@ -72,6 +73,13 @@ impl BrokerMetrics {
                 "sua_messages_dead_lettered_total",
                 "Messages sent to the dead-letter queue, by reason (undecodable, rejected, delivery_limit).",
                 &["queue", "reason"],
+            ),
+            unavailable_retries: counter_vec(
+                registry,
+                "sua_messages_unavailable_retries_total",
+                "Handler attempts that found a dependency (database, broker, Graph) unavailable; the delivery was \
+                 held and retried in place, without using up its delivery limit.",
+                &["queue"],
             ),
             handle_seconds: histogram_vec(
                 registry,

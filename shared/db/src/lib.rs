@@ -49,6 +49,34 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the database itself is out of reach (no connection from the pool, the server gone or shutting
+    /// down): an outage to wait out, which says nothing about the work that met it.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            DbError::Pool(_) => true,
+            DbError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
+            | DbError::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)) => true,
+            DbError::Query(Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                [
+                    "terminating connection",
+                    "server closed the connection",
+                    "the database system is shutting down",
+                    "the database system is starting up",
+                    "the database system is in recovery mode",
+                    "no connection to the server",
+                    "connection refused",
+                    "could not connect",
+                ]
+                .iter()
+                .any(|needle| message.contains(needle))
+            }
+            DbError::Query(Error::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+
     /// Whether retrying later may succeed (connection trouble, serialization conflicts, lock timeouts).
     pub fn is_transient(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -65,6 +93,20 @@ impl DbError {
             }
             DbError::Query(Error::BrokenTransactionManager) => true,
             _ => false,
+        }
+    }
+}
+
+impl From<DbError> for sua_core::broker::HandlerError {
+    /// The database being out of reach is waited out; a conflict or lock timeout is retried up to the delivery
+    /// limit; anything else would fail again.
+    fn from(error: DbError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable(error.into())
+        } else if error.is_transient() {
+            Self::Transient(error.into())
+        } else {
+            Self::Reject(error.into())
         }
     }
 }

@@ -333,3 +333,70 @@ async fn killing_analytics_mid_stream_and_restarting_it_loses_and_duplicates_not
     second.terminate(Duration::from_secs(20)).await;
     broker.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_longer_than_the_delivery_limit_is_waited_out_and_nothing_is_dead_lettered() {
+    let db = TestDatabase::postgres().unwrap();
+    let broker = TestBroker::with_settings(BrokerUnderTest::RabbitMq, |s| s.delivery_limit = 2).await;
+    let upstream = url::Url::parse(db.url().expose_secret()).unwrap();
+    let upstream_addr = format!("{}:{}", upstream.host_str().unwrap(), upstream.port().unwrap_or(5432));
+    let proxy = sua_tests::proxy::TcpProxy::start(
+        tokio::net::lookup_host(&upstream_addr).await.unwrap().next().expect("the database's address"),
+    )
+    .await;
+    let mut config = sua_core::Config {
+        database_url: secrecy::SecretString::from(proxy.url_for(db.url().expose_secret())),
+        amqp_url: broker.url.clone(),
+        amqp: broker.settings.clone(),
+        listen: Some(format!("127.0.0.1:{}", sua_tests::binaries::free_port()).parse().unwrap()),
+        shutdown_grace_secs: 5,
+        ..sua_core::Config::default()
+    };
+    config.db.acquire_timeout_secs = 1;
+    config.db.connect_timeout_secs = 1;
+    config.amqp.unavailable_retry_max_ms = 200;
+    config.analytics.recompute_interval_ms = 50;
+    let deps = sua_db::service::Dependencies {
+        pool: Pool::new(&config.database_url, &config.db).unwrap(),
+        broker: broker.broker.clone(),
+        registry: broker.registry.clone(),
+    };
+    let running = sua_analytics::build(&config, deps).await.unwrap();
+    let shutdown = sua_core::shutdown::CancellationToken::new();
+    let service = tokio::spawn(running.run_until_stopped(shutdown.clone()));
+
+    let simulator = sua_graph_sim::Sim::new(SimConfig { clock: sua_tests::clock::pinned(), ..sim(20, 1.0) }).unwrap();
+    let model = simulator.tenant(&simulator.tenant_ids()[0]).unwrap().clone();
+    let to = simulator.now();
+    let calls = simulator.calls_starting(&model, to - chrono::Duration::days(3), to);
+    let envelope = record_envelopes(&model, &calls[..1]).remove(0);
+
+    proxy.cut();
+    broker.broker.publish_raw(&envelope).await.unwrap();
+    // Four times the delivery limit of attempts meet the outage; a requeue per attempt would have dead-lettered.
+    eventually("analytics meets the outage again and again", WAIT, || async {
+        broker.counter("sua_messages_unavailable_retries_total", &[]) >= 8
+    })
+    .await;
+    proxy.restore();
+
+    let pool = db.pool().unwrap();
+    let tenant = model.id.clone();
+    eventually("the record is stored once the database is back", WAIT, || async {
+        let tenant = tenant.clone();
+        pool.run(move |conn| CallRecordRow::count_for_tenant(conn, &tenant)).await.unwrap() == 1
+    })
+    .await;
+    eventually("the delivery is acked", WAIT, || async {
+        broker.counter("sua_messages_handled_total", &[("outcome", "acked")]) == 1
+    })
+    .await;
+    let topology = broker.broker.topology().clone();
+    assert_eq!(broker.counter("sua_messages_dead_lettered_total", &[]), 0);
+    assert_eq!(broker.counter("sua_messages_handled_total", &[("outcome", "retried")]), 0);
+    assert_eq!(broker.broker.ready_count(&topology.dead_letter_queue()).await.unwrap(), 0, "nothing dead-lettered");
+    assert_eq!(broker.broker.ready_count(&topology.analytics_queue()).await.unwrap(), 0);
+    shutdown.cancel();
+    service.await.unwrap().unwrap();
+    broker.cleanup().await;
+}

@@ -153,6 +153,160 @@ async fn a_message_whose_handler_always_fails_is_dead_lettered_at_the_delivery_l
 }
 for_each_broker!(a_message_whose_handler_always_fails_is_dead_lettered_at_the_delivery_limit);
 
+/// Fails with "unavailable" on its first `outage` calls, then stores.
+struct Outage {
+    outage: u32,
+    calls: AtomicU32,
+    stored: Mutex<Vec<uuid::Uuid>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Outage {
+    async fn handle(&self, envelope: Envelope) -> Result<(), HandlerError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.outage {
+            return Err(HandlerError::Unavailable(anyhow::anyhow!("no database connection available")));
+        }
+        self.stored.lock().await.push(envelope.id);
+        Ok(())
+    }
+}
+
+async fn an_outage_longer_than_the_delivery_limit_is_waited_out_and_nothing_is_dead_lettered(kind: BrokerUnderTest) {
+    let test = TestBroker::with_settings(kind, |s| s.delivery_limit = 2).await;
+    let topology = test.broker.topology().clone();
+    // Four times the delivery limit of failed attempts: a requeue per attempt would have dead-lettered it.
+    let handler = Arc::new(Outage { outage: 8, calls: AtomicU32::new(0), stored: Mutex::new(Vec::new()) });
+    let stop = CancellationToken::new();
+    let mut options = ConsumerOptions::new(topology.analytics_queue(), &test.settings, Duration::from_secs(5));
+    options.retry_base = Duration::from_millis(10);
+    options.unavailable_retry_max = Duration::from_millis(40);
+    let task = tokio::spawn(run_consumer(test.broker.clone(), options, handler.clone(), stop.clone()).map_unit());
+    let message = envelope(3);
+    test.broker.publish_raw(&message).await.unwrap();
+
+    eventually("the message is stored after the outage", WAIT, || async { !handler.stored.lock().await.is_empty() })
+        .await;
+    eventually("the delivery is acked", WAIT, || async {
+        test.counter("sua_messages_handled_total", &[("outcome", "acked")]) == 1
+    })
+    .await;
+    assert_eq!(*handler.stored.lock().await, vec![message.id], "stored exactly once");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 9);
+    assert_eq!(test.counter("sua_messages_unavailable_retries_total", &[]), 8);
+    assert_eq!(test.counter("sua_messages_dead_lettered_total", &[]), 0);
+    assert_eq!(test.counter("sua_messages_handled_total", &[("outcome", "retried")]), 0, "never requeued");
+    assert_eq!(test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap(), 0);
+    assert_eq!(test.broker.ready_count(&topology.analytics_queue()).await.unwrap(), 0);
+    stop.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+for_each_broker!(an_outage_longer_than_the_delivery_limit_is_waited_out_and_nothing_is_dead_lettered);
+
+async fn a_delivery_held_longer_than_the_hold_limit_goes_back_to_its_queue_without_counting_a_delivery(
+    kind: BrokerUnderTest,
+) {
+    let test = TestBroker::with_settings(kind, |s| s.delivery_limit = 2).await;
+    let topology = test.broker.topology().clone();
+    let handler = Arc::new(Outage { outage: 30, calls: AtomicU32::new(0), stored: Mutex::new(Vec::new()) });
+    let stop = CancellationToken::new();
+    let mut options = ConsumerOptions::new(topology.analytics_queue(), &test.settings, Duration::from_secs(5));
+    options.retry_base = Duration::from_millis(5);
+    options.unavailable_retry_max = Duration::from_millis(10);
+    options.unavailable_hold = Duration::from_millis(50);
+    let task = tokio::spawn(run_consumer(test.broker.clone(), options, handler.clone(), stop.clone()).map_unit());
+    let message = envelope(5);
+    test.broker.publish_raw(&message).await.unwrap();
+    eventually("the message is stored after the outage", WAIT, || async { !handler.stored.lock().await.is_empty() })
+        .await;
+    assert_eq!(*handler.stored.lock().await, vec![message.id], "stored exactly once");
+    assert!(test.counter("sua_messages_handled_total", &[("outcome", "requeued_fresh")]) >= 2, "held past the limit");
+    assert_eq!(test.counter("sua_messages_dead_lettered_total", &[]), 0);
+    assert_eq!(test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap(), 0);
+    stop.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+for_each_broker!(a_delivery_held_longer_than_the_hold_limit_goes_back_to_its_queue_without_counting_a_delivery);
+
+async fn a_delivery_held_through_an_outage_is_let_go_at_shutdown_and_handled_by_the_next_consumer(
+    kind: BrokerUnderTest,
+) {
+    let test = TestBroker::with_settings(kind, |s| s.delivery_limit = 2).await;
+    let topology = test.broker.topology().clone();
+    let down = Arc::new(Outage { outage: u32::MAX, calls: AtomicU32::new(0), stored: Mutex::new(Vec::new()) });
+    let (stop, task) = consumer(&test, topology.analytics_queue(), down.clone());
+    let message = envelope(4);
+    test.broker.publish_raw(&message).await.unwrap();
+    eventually("the outage is met", WAIT, || async { down.calls.load(Ordering::SeqCst) >= 3 }).await;
+    // Shutdown does not wait for the outage to end.
+    stop.cancel();
+    within("shutdown while a delivery is held", Duration::from_secs(3), task).await.unwrap();
+
+    let up = Arc::new(Recorder::default());
+    let (stop, task) = consumer(&test, topology.analytics_queue(), up.clone());
+    eventually("the next consumer handles it", WAIT, || async { up.ids().await == vec![message.id] }).await;
+    assert_eq!(test.counter("sua_messages_dead_lettered_total", &[]), 0);
+    stop.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+for_each_broker!(a_delivery_held_through_an_outage_is_let_go_at_shutdown_and_handled_by_the_next_consumer);
+
+async fn dead_letters_can_be_listed_by_tenant_and_replayed_to_where_they_came_from(kind: BrokerUnderTest) {
+    let test = TestBroker::new(kind).await;
+    let topology = test.broker.topology().clone();
+    let handler = Recorder::failing(|| HandlerError::Reject(anyhow::anyhow!("payload breaks its contract")));
+    let (stop, task) = consumer(&test, topology.analytics_queue(), handler.clone());
+    let (first, second) = (envelope(1), envelope(2));
+    test.broker.publish_raw(&first).await.unwrap();
+    test.broker.publish_raw(&second).await.unwrap();
+    eventually("both are dead-lettered", WAIT, || async {
+        test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap() == 2
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+
+    // Listing leaves them where they are.
+    for _ in 0..2 {
+        let letters = test.broker.dead_letters(100).await.unwrap();
+        let mut ids: Vec<String> = letters.iter().map(|l| l.message_id.clone()).collect();
+        ids.sort();
+        let mut expected = vec![first.id.to_string(), second.id.to_string()];
+        expected.sort();
+        assert_eq!(ids, expected);
+        for letter in &letters {
+            assert_eq!(letter.kind, "licence.skus.v1");
+            assert_eq!(letter.tenant_id.as_deref(), Some("tenant-a"));
+            assert_eq!(letter.queue.as_deref(), Some(topology.analytics_queue().as_str()));
+            assert_eq!(letter.exchange.as_deref(), Some(topology.raw_exchange().as_str()));
+        }
+        eventually("the listed letters are back", WAIT, || async {
+            test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap() == 2
+        })
+        .await;
+    }
+
+    // Replaying one sends it back to its queue, where a consumer now handles it; the other stays.
+    let wanted = first.id.to_string();
+    let report = test.broker.replay_dead_letters(100, |l| l.message_id == wanted).await.unwrap();
+    assert_eq!(report.replayed.len(), 1);
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = consumer(&test, topology.analytics_queue(), handler.clone());
+    eventually("the replayed message is handled", WAIT, || async { handler.ids().await == vec![first.id] }).await;
+    eventually("the other letter stays", WAIT, || async {
+        test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap() == 1
+    })
+    .await;
+    let left = test.broker.dead_letters(100).await.unwrap();
+    assert_eq!(left.iter().map(|l| l.message_id.clone()).collect::<Vec<_>>(), vec![second.id.to_string()]);
+    stop.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+for_each_broker!(dead_letters_can_be_listed_by_tenant_and_replayed_to_where_they_came_from);
+
 async fn poison_is_dead_lettered_at_once_and_counted(kind: BrokerUnderTest) {
     let test = TestBroker::new(kind).await;
     let topology = test.broker.topology().clone();

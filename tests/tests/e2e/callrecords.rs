@@ -590,3 +590,48 @@ async fn a_storm_of_10000_notifications_is_all_answered_2xx_and_every_record_arr
     assert_eq!(slow, 0, "no answer counts as slow for Graph");
     stack.stop().await;
 }
+
+/// Graph wants an answer within 3 s: when RabbitMQ takes the publish but never confirms it, the webhook answers
+/// 503 (Graph retries) within its publish deadline, and 202 again once the broker confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_answers_503_within_its_deadline_when_the_broker_does_not_confirm() {
+    let upstream = url::Url::parse(&sua_tests::rabbitmq_url()).unwrap();
+    let upstream_addr = format!("{}:{}", upstream.host_str().unwrap(), upstream.port().unwrap_or(5672));
+    let proxy =
+        sua_tests::proxy::TcpProxy::start(tokio::net::lookup_host(&upstream_addr).await.unwrap().next().unwrap()).await;
+    let via_proxy = proxy.url_for(&sua_tests::rabbitmq_url());
+    let stack = Stack::start(Backend::Production, tenant(20, 0.0, 1), |c| {
+        c.amqp_url = secrecy::SecretString::from(via_proxy.clone());
+        c.callrecords.webhook_publish_timeout_ms = 1_000;
+    })
+    .await;
+    stack.onboard().await;
+    let subscription = active_subscription(&stack).await;
+    let tenant = stack.tenant(0);
+    let client_state = stack.sim.sim.sim.subscriptions(&tenant)[0].client_state.clone().unwrap();
+    let notification = |call: &str| {
+        json!({ "value": [{
+            "subscriptionId": subscription.id, "clientState": client_state, "changeType": "created",
+            "resource": format!("communications/callRecords/{call}"),
+            "resourceData": { "@odata.type": "#Microsoft.Graph.callrecord", "id": call }, "tenantId": tenant
+        }]})
+        .to_string()
+    };
+    assert_eq!(post(&stack, notification("e523d2ed-2966-4b6b-925b-754a88034cc5").as_bytes()).await, 202);
+
+    proxy.stall();
+    for call in ["1a2b3c4d-2966-4b6b-925b-754a88034cc5", "2a2b3c4d-2966-4b6b-925b-754a88034cc5"] {
+        let started = std::time::Instant::now();
+        let status = post(&stack, notification(call).as_bytes()).await;
+        let took = started.elapsed();
+        assert_eq!(status, 503, "an unconfirmed publish must not be acknowledged");
+        assert!(took < Duration::from_millis(2_500), "answered after {took:?}; Graph gives up at 3 s");
+    }
+    proxy.restore();
+    // The stalled connection is given up and replaced; then publishes are confirmed again.
+    eventually("the webhook accepts again", WAIT, || async {
+        post(&stack, notification("3a2b3c4d-2966-4b6b-925b-754a88034cc5").as_bytes()).await == 202
+    })
+    .await;
+    stack.stop().await;
+}

@@ -153,3 +153,184 @@ fn graph_names_and_departments_with_nul_are_stored_without_failing_their_batch()
         assert_eq!(CallRecordRow::count_for_tenant(conn, TENANT).unwrap(), 2, "{backend}");
     }
 }
+
+mod webhook {
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+    use sua_core::messages::{CallRecordFetchJobV1, CallToFetch, Envelope};
+    use sua_db::models::SubscriptionRow;
+    use sua_graph_sim::{SimConfig, TenantSpec};
+    use sua_tests::stack::{Backend, Stack};
+    use sua_tests::{counter_value, eventually};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const WAIT: Duration = Duration::from_secs(60);
+
+    fn sim() -> SimConfig {
+        SimConfig {
+            tenants: vec![TenantSpec { users: 5, entra_p1: true, concealed_names: true }],
+            calls_per_user: 0.0,
+            days: 1,
+            ..SimConfig::default()
+        }
+    }
+
+    async fn subscription(stack: &Stack) -> (SubscriptionRow, String) {
+        let tenant = stack.tenant(0);
+        eventually("the subscription is active", WAIT, || async {
+            let tenant = tenant.clone();
+            stack.deps.pool.run(move |conn| SubscriptionRow::active_for_tenant(conn, &tenant)).await.unwrap().is_some()
+        })
+        .await;
+        let lookup = tenant.clone();
+        let row =
+            stack.deps.pool.run(move |conn| SubscriptionRow::active_for_tenant(conn, &lookup)).await.unwrap().unwrap();
+        let client_state = stack.sim.sim.sim.subscriptions(&tenant)[0].client_state.clone().unwrap();
+        (row, client_state)
+    }
+
+    fn notification(subscription_id: &str, client_state: &str, tenant: &str, call_id: &str) -> String {
+        json!({ "value": [{
+            "subscriptionId": subscription_id, "clientState": client_state, "changeType": "created",
+            "resource": format!("communications/callRecords/{call_id}"),
+            "resourceData": { "@odata.type": "#Microsoft.Graph.callrecord", "id": call_id },
+            "tenantId": tenant
+        }]})
+        .to_string()
+    }
+
+    async fn post(stack: &Stack, body: String) -> u16 {
+        let url = format!("{}/graph/notifications", stack.collector_url);
+        let response =
+            stack.sim.http.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+        response.status().as_u16()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn invented_subscription_ids_are_refused_and_nothing_about_them_is_cached() {
+        let stack = Stack::start(Backend::Production, sim(), |_| {}).await;
+        stack.onboard().await;
+        let (subscription, client_state) = subscription(&stack).await;
+        let tenant = stack.tenant(0);
+        let call = "e523d2ed-2966-4b6b-925b-754a88034cc5";
+        let huge = "7".repeat(200_000);
+        for n in 0..200u32 {
+            let invented = match n % 3 {
+                0 => huge.clone(),
+                1 => format!("not-a-guid-{n}"),
+                _ => format!("{n:08x}-2dc5-4530-97cd-4e7ae6534c07"),
+            };
+            let status = post(&stack, notification(&invented, &client_state, &tenant, call)).await;
+            assert!((400..500).contains(&status), "an invented subscription id was answered {status}");
+        }
+        assert_eq!(stack.collector.webhook.cache.len(), 0, "an invented id was cached");
+        let outcome = |o: &str| counter_value(&stack.broker.registry, "sua_webhook_items_total", &[("outcome", o)]);
+        assert_eq!(outcome("accepted"), 0);
+        assert!(outcome("malformed") >= 133, "ids not shaped like a GUID are refused before any lookup");
+
+        // The real subscription is cached once found; invented ids still add nothing.
+        assert_eq!(post(&stack, notification(&subscription.id, &client_state, &tenant, call)).await, 202);
+        assert_eq!(stack.collector.webhook.cache.len(), 1);
+        let unknown = "0badc0de-2dc5-4530-97cd-4e7ae6534c07";
+        assert_eq!(post(&stack, notification(unknown, &client_state, &tenant, call)).await, 403);
+        assert_eq!(stack.collector.webhook.cache.len(), 1);
+        stack.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resource_id_that_is_not_a_call_record_id_never_steers_a_graph_request() {
+        let stack = Stack::start(Backend::Production, sim(), |_| {}).await;
+        stack.onboard().await;
+        let (subscription, client_state) = subscription(&stack).await;
+        let tenant = stack.tenant(0);
+        for hostile in ["../../users", "..", "x/../../../users?$expand=memberOf", "%2e%2e%2f%2e%2e%2fusers"] {
+            let status = post(&stack, notification(&subscription.id, &client_state, &tenant, hostile)).await;
+            assert_eq!(status, 403, "{hostile} was accepted");
+        }
+        let outcome = |o: &str| counter_value(&stack.broker.registry, "sua_webhook_items_total", &[("outcome", o)]);
+        assert_eq!(outcome("accepted"), 0);
+
+        // A fetch job holding such an id (queued by an older collector, or forged on the queue) is refused by the
+        // worker without a request, and dead-lettered.
+        let job = CallRecordFetchJobV1 {
+            calls: vec![CallToFetch { id: "../../users".into(), change_type: "created".into() }],
+        };
+        stack.broker.broker.publish_job(&Envelope::new(tenant.clone(), None, &job).unwrap()).await.unwrap();
+        let fetches =
+            |o: &str| counter_value(&stack.broker.registry, "sua_callrecord_fetches_total", &[("outcome", o)]);
+        eventually("the job is refused", WAIT, || async { fetches("invalid_id") == 1 }).await;
+        let dead = stack.broker.broker.topology().dead_letter_queue();
+        eventually("the job is dead-lettered", WAIT, || async {
+            stack.broker.broker.ready_count(&dead).await.unwrap() == 1
+        })
+        .await;
+        let steered: Vec<String> = stack
+            .sim
+            .sim
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.endpoint == sua_graph_sim::Endpoint::CallRecord
+                    || (r.path.contains("users") && r.query.contains("expand"))
+            })
+            .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+            .collect();
+        assert!(steered.is_empty(), "Graph was asked: {steered:?}");
+        stack.stop().await;
+    }
+
+    /// Opens a connection and sends `head`, then the body one byte every `every`, until the server closes it;
+    /// returns how long the connection lived.
+    async fn trickle(addr: &str, head: &str, every: Duration) -> Duration {
+        let started = Instant::now();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut buffer = [0u8; 4096];
+        loop {
+            tokio::select! {
+                read = stream.read(&mut buffer) => match read {
+                    Ok(0) | Err(_) => return started.elapsed(),
+                    Ok(_) => {}
+                },
+                () = tokio::time::sleep(every) => {
+                    if stream.write_all(b" ").await.is_err() {
+                        return started.elapsed();
+                    }
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "a slow sender was kept for 30 s");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_senders_are_dropped_while_a_normal_request_still_answers_quickly() {
+        let stack = Stack::start(Backend::Production, sim(), |c| {
+            c.callrecords.webhook_request_timeout_ms = 1_000;
+            c.callrecords.webhook_body_timeout_ms = 1_500;
+        })
+        .await;
+        let addr = stack.collector_url.trim_start_matches("http://").to_string();
+        let body_head = format!(
+            "POST /graph/notifications HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100000\r\n\r\n{{"
+        );
+        let slow_head = format!("POST /graph/notifications HTTP/1.1\r\nHost: {addr}\r\n");
+        let mut senders = Vec::new();
+        for n in 0..40 {
+            let (addr, head) = (addr.clone(), if n % 2 == 0 { body_head.clone() } else { slow_head.clone() });
+            senders.push(tokio::spawn(async move { trickle(&addr, &head, Duration::from_millis(200)).await }));
+        }
+        // Meanwhile a normal request is answered at once.
+        let started = Instant::now();
+        let status = post(&stack, "{\"value\": []}".to_string()).await;
+        assert_eq!(status, 400);
+        assert!(started.elapsed() < Duration::from_secs(1), "a normal request took {:?}", started.elapsed());
+        for sender in senders {
+            let lived = sender.await.unwrap();
+            assert!(lived < Duration::from_secs(5), "a slow sender was kept {lived:?}");
+        }
+        stack.stop().await;
+    }
+}

@@ -341,3 +341,81 @@ async fn sua_invite_prints_a_consent_link_and_sua_tenants_shows_each_tenants_sta
     let run_row = pool.run(move |conn| SyncRunRow::latest(conn, tenant, "licence")).await.unwrap().unwrap();
     assert_eq!(run_row.status, "rerun_requested", "the next start runs the day again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sua_dead_letters_lists_them_with_their_tenant_sua_tenants_counts_them_and_replay_sends_them_back() {
+    use sua_db::models::TenantRow;
+    let db = TestDatabase::postgres().unwrap();
+    let test = TestBroker::with_settings(BrokerUnderTest::RabbitMq, |s| s.queue_expires_ms = Some(600_000)).await;
+    let topology = test.broker.topology().clone();
+    let tenant = "3e0c5f7a-1b2d-4c6e-8f90-a1b2c3d4e5f6";
+    let envelope = Envelope::new(tenant, None, &CallRecordV1(json!({ "id": "x" }))).unwrap();
+    test.broker.publish_raw(&envelope).await.unwrap();
+    // A consumer refuses it: it is dead-lettered.
+    let mut subscription = test.broker.subscribe(&topology.analytics_queue(), 1).await.unwrap();
+    let delivery = sua_tests::within("the delivery", WAIT, subscription.next()).await.unwrap();
+    delivery.dead_letter().await.unwrap();
+    subscription.close().await;
+    eventually("it is dead-lettered", WAIT, || async {
+        test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap() == 1
+    })
+    .await;
+    let pool = db.pool().unwrap();
+    pool.run(move |conn| {
+        let now = sua_db::now();
+        TenantRow::upsert(
+            conn,
+            &TenantRow {
+                id: tenant.into(),
+                display_name: "Fabrikam".into(),
+                consent_state: sua_db::states::ConsentState::Granted,
+                permissions: "{}".into(),
+                prerequisites: "{}".into(),
+                consented_at: Some(now),
+                created_at: now,
+                updated_at: now,
+                invitation_id: None,
+                feed_state: sua_db::states::FeedState::Healthy,
+                feed_since: None,
+                feed_error: None,
+            },
+        )
+    })
+    .await
+    .unwrap();
+
+    let mut env = env_for(&db, &test.settings.prefix);
+    env.push(("SUA_LOG__FILTER", "warn".into()));
+    let run = |args: &'static [&'static str]| {
+        let env = env.clone();
+        async move {
+            let output = tokio::process::Command::new(sua_tests::binaries::binary("sua"))
+                .args(args)
+                .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+                .output()
+                .await
+                .unwrap();
+            assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+    };
+    let listed: serde_json::Value = serde_json::from_str(&run(&["dead-letters", "list", "--json"]).await).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["message_id"], envelope.id.to_string());
+    assert_eq!(listed[0]["tenant_id"], tenant);
+    assert_eq!(listed[0]["kind"], "callrecord.v1");
+    assert_eq!(listed[0]["queue"], topology.analytics_queue());
+    let table = run(&["tenants"]).await;
+    assert!(table.contains("1 dead letter(s)"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&run(&["tenants", "--json"]).await).unwrap();
+    assert_eq!(json[0]["dead_letters"], 1);
+
+    let replayed = run(&["dead-letters", "replay", "--tenant", "3e0c5f7a-1b2d-4c6e-8f90-a1b2c3d4e5f6"]).await;
+    assert!(replayed.contains("1 dead letter(s) replayed"), "{replayed}");
+    eventually("the message is back in its queue", WAIT, || async {
+        test.broker.ready_count(&topology.analytics_queue()).await.unwrap() == 1
+            && test.broker.ready_count(&topology.dead_letter_queue()).await.unwrap() == 0
+    })
+    .await;
+    test.cleanup().await;
+}

@@ -6,6 +6,13 @@
 //!   at once (`reason="rejected"`).
 //! * [`HandlerError::Transient`]: requeued after a short backoff, and dead-lettered on the attempt that reaches
 //!   the delivery limit (`reason="delivery_limit"`).
+//! * [`HandlerError::Unavailable`]: a dependency (database, broker, Graph) is down; that says nothing about the
+//!   message, so it must not use up the delivery limit. The delivery is held (not requeued: a requeue counts as a
+//!   delivery on quorum queues) and handled again in place with a capped backoff for as long as the outage lasts.
+//!   Held deliveries fill the prefetch window, so a consumer whose dependency is down stops taking new work.
+//!   One held longer than `unavailable_hold` goes back to the end of its queue as a fresh copy, before RabbitMQ's
+//!   consumer timeout would close the channel. On shutdown a held delivery is let go unsettled: it returns to
+//!   the queue when the channel closes.
 //!
 //! Up to `prefetch` deliveries are handled concurrently. On shutdown the loop stops taking deliveries, lets the
 //! ones in flight finish within the grace period, then closes the channel (unsettled ones go back to the queue).
@@ -25,7 +32,11 @@ use crate::metrics::BrokerMetrics;
 /// What a handler reports when it could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Might succeed later (database or Graph unavailable): retry up to the delivery limit.
+    /// A dependency (database, broker, Graph) is unavailable: retry in place for as long as that lasts, without
+    /// using up the delivery limit.
+    #[error("dependency unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Might succeed later, but the failure may be the message's own: retry up to the delivery limit.
     #[error("transient failure: {0:#}")]
     Transient(anyhow::Error),
     /// Will never succeed: dead-letter now.
@@ -38,6 +49,21 @@ impl From<MessageError> for HandlerError {
         match error {
             MessageError::Encode(_) => Self::Transient(error.into()),
             _ => Self::Reject(error.into()),
+        }
+    }
+}
+
+impl From<BrokerError> for HandlerError {
+    /// A broker that cannot be reached or does not confirm is an outage; a message it cannot route or encode is
+    /// the message's fault.
+    fn from(error: BrokerError) -> Self {
+        match error {
+            BrokerError::Unavailable(_)
+            | BrokerError::PublishTimeout { .. }
+            | BrokerError::Ack(_)
+            | BrokerError::Closed => Self::Unavailable(error.into()),
+            BrokerError::Message(error) => error.into(),
+            BrokerError::Unroutable { .. } | BrokerError::Topology(_) => Self::Transient(error.into()),
         }
     }
 }
@@ -57,6 +83,10 @@ pub struct ConsumerOptions {
     pub grace: Duration,
     /// First retry delay for transient failures (doubles per attempt, capped at 5 s).
     pub retry_base: Duration,
+    /// Cap of the backoff between in-place attempts while a dependency is unavailable.
+    pub unavailable_retry_max: Duration,
+    /// Longest one delivery is held while a dependency is unavailable before it is re-queued as a fresh copy.
+    pub unavailable_hold: Duration,
 }
 
 impl ConsumerOptions {
@@ -67,6 +97,8 @@ impl ConsumerOptions {
             delivery_limit: settings.delivery_limit,
             grace,
             retry_base: Duration::from_millis(100),
+            unavailable_retry_max: Duration::from_millis(settings.unavailable_retry_max_ms.max(1)),
+            unavailable_hold: Duration::from_secs(settings.unavailable_hold_secs.max(1)),
         }
     }
 }
@@ -92,7 +124,7 @@ pub async fn run_consumer(
             () = shutdown.cancelled() => break,
             Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
             delivery = subscription.next(), if in_flight.len() < limit => match delivery {
-                Some(delivery) => in_flight.push(process(delivery, handler.clone(), metrics.clone(), options.clone(), shutdown.clone())),
+                Some(delivery) => in_flight.push(process(delivery, broker.clone(), handler.clone(), metrics.clone(), options.clone(), shutdown.clone())),
                 None => break,
             },
         }
@@ -110,6 +142,7 @@ pub async fn run_consumer(
 
 async fn process(
     delivery: Delivery,
+    broker: Broker,
     handler: Arc<dyn Handler>,
     metrics: BrokerMetrics,
     options: ConsumerOptions,
@@ -126,7 +159,7 @@ async fn process(
     let started = Instant::now();
     let queue = options.queue.clone();
     async move {
-        let outcome = settle(delivery, handler.as_ref(), &metrics, &options, &shutdown).await;
+        let outcome = settle(delivery, &broker, handler.as_ref(), &metrics, &options, &shutdown).await;
         metrics.handled.with_label_values(&[queue.as_str(), outcome]).inc();
         metrics.handle_seconds.with_label_values(&[queue.as_str()]).observe(started.elapsed().as_secs_f64());
     }
@@ -136,6 +169,7 @@ async fn process(
 
 async fn settle(
     delivery: Delivery,
+    broker: &Broker,
     handler: &dyn Handler,
     metrics: &BrokerMetrics,
     options: &ConsumerOptions,
@@ -149,7 +183,12 @@ async fn settle(
         }
     };
     let attempt = delivery.delivery_count + 1;
-    match handler.handle(envelope).await {
+    let result = match handle_while_available(&delivery, envelope, handler, metrics, options, shutdown).await {
+        Held::Done(result) => result,
+        Held::Released => return "released",
+        Held::TooLong => return requeue_fresh(delivery, broker, options).await,
+    };
+    match result {
         Ok(()) => match delivery.ack().await {
             Ok(()) => "acked",
             Err(error) => {
@@ -162,11 +201,12 @@ async fn settle(
             tracing::warn!(error = %format!("{error:#}"), "message rejected, dead-lettering");
             dead_letter(delivery, metrics, &options.queue, "rejected").await
         }
-        Err(HandlerError::Transient(error)) if attempt >= options.delivery_limit => {
+        Err(HandlerError::Transient(error) | HandlerError::Unavailable(error)) if attempt >= options.delivery_limit => {
             tracing::error!(error = %format!("{error:#}"), attempt, "delivery limit reached, dead-lettering");
             dead_letter(delivery, metrics, &options.queue, "delivery_limit").await
         }
-        Err(HandlerError::Transient(error)) => {
+        // `Unavailable` never gets here (the delivery was held above); it is matched for exhaustiveness.
+        Err(HandlerError::Transient(error) | HandlerError::Unavailable(error)) => {
             let wait = super::backoff(attempt, options.retry_base, Duration::from_secs(5));
             tracing::warn!(error = %format!("{error:#}"), attempt, retry_in_ms = wait.as_millis() as u64, "handler failed, will retry");
             tokio::select! {
@@ -180,6 +220,106 @@ async fn settle(
                     "retried"
                 }
             }
+        }
+    }
+}
+
+/// How holding a delivery through an outage ended.
+enum Held {
+    /// The handler gave an answer other than "unavailable".
+    Done(Result<(), HandlerError>),
+    /// Shutdown: the delivery is let go unsettled and returns to the queue when the channel closes.
+    Released,
+    /// Held for `unavailable_hold`: put it back at the end of the queue.
+    TooLong,
+}
+
+/// Handles the envelope, and again in place with a capped backoff for as long as the handler reports an
+/// unavailable dependency.
+async fn handle_while_available(
+    delivery: &Delivery,
+    envelope: Envelope,
+    handler: &dyn Handler,
+    metrics: &BrokerMetrics,
+    options: &ConsumerOptions,
+    shutdown: &CancellationToken,
+) -> Held {
+    let held_since = Instant::now();
+    let mut tries: u32 = 0;
+    let mut first = Some(envelope);
+    loop {
+        // Later attempts decode the body again rather than keep a copy of every envelope.
+        let envelope = match first.take() {
+            Some(envelope) => envelope,
+            None => match Envelope::from_slice(&delivery.body) {
+                Ok(envelope) => envelope,
+                Err(error) => return Held::Done(Err(error.into())),
+            },
+        };
+        let error = match handler.handle(envelope).await {
+            Err(HandlerError::Unavailable(error)) => error,
+            other => {
+                if tries > 0 {
+                    tracing::info!(
+                        tries,
+                        held_ms = held_since.elapsed().as_millis() as u64,
+                        "dependency back, delivery handled"
+                    );
+                }
+                return Held::Done(other);
+            }
+        };
+        tries += 1;
+        metrics.unavailable_retries.with_label_values(&[options.queue.as_str()]).inc();
+        if shutdown.is_cancelled() {
+            tracing::info!(error = %format!("{error:#}"), "dependency unavailable at shutdown, releasing the delivery");
+            return Held::Released;
+        }
+        if held_since.elapsed() >= options.unavailable_hold {
+            return Held::TooLong;
+        }
+        let wait = super::backoff(tries, options.retry_base, options.unavailable_retry_max);
+        // One line when the outage starts, then one per doubling of the attempts: an outage must not flood the log.
+        if tries.is_power_of_two() {
+            tracing::warn!(
+                error = %format!("{error:#}"),
+                tries,
+                delivery_count = delivery.delivery_count,
+                retry_in_ms = wait.as_millis() as u64,
+                "dependency unavailable, holding the delivery"
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {},
+            () = shutdown.cancelled() => return Held::Released,
+        }
+    }
+}
+
+/// Puts a long-held delivery back at the end of its queue as a fresh copy (same id, body and headers), then
+/// acks the original: re-queueing it would count as a delivery. If the copy cannot be published the original is
+/// let go unsettled and returns when the channel closes.
+async fn requeue_fresh(delivery: Delivery, broker: &Broker, options: &ConsumerOptions) -> &'static str {
+    let mut headers = delivery.headers.clone();
+    headers.remove(super::DELIVERY_COUNT_HEADER);
+    let copy = super::OutboundMessage {
+        message_id: delivery.message_id.clone().unwrap_or_default(),
+        routing_key: delivery.routing_key.clone(),
+        body: delivery.body.clone(),
+        headers,
+    };
+    let exchange = if delivery.exchange.is_empty() { options.queue.clone() } else { delivery.exchange.clone() };
+    match broker.publish(&exchange, &copy).await {
+        Ok(()) => {
+            if let Err(error) = delivery.ack().await {
+                tracing::warn!(%error, "ack of a re-queued delivery failed; it will be handled twice (idempotently)");
+            }
+            tracing::warn!(held_secs = options.unavailable_hold.as_secs(), "delivery held too long, re-queued");
+            "requeued_fresh"
+        }
+        Err(error) => {
+            tracing::warn!(%error, "re-queueing a long-held delivery failed; releasing it");
+            "released"
         }
     }
 }

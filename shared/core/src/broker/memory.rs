@@ -174,6 +174,55 @@ impl MemoryBroker {
         })
     }
 
+    /// Takes up to `max` ready messages off `queue`, unsettled (each returns to the queue if dropped so).
+    pub(super) fn take(&self, queue: &str, max: usize) -> Result<Vec<Delivery>, BrokerError> {
+        self.ensure_open()?;
+        let queue = self.queue(queue)?;
+        let permits = Arc::new(Semaphore::new(max.max(1)));
+        let mut taken = Vec::new();
+        while taken.len() < max {
+            let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+            let Ok(delivery) = self.pop(&queue, permit) else { break };
+            taken.push(delivery);
+        }
+        Ok(taken)
+    }
+
+    /// The next ready message of `queue` as an unsettled delivery holding `permit`; the permit back when the
+    /// queue is empty.
+    fn pop(&self, queue: &Arc<Queue>, permit: OwnedSemaphorePermit) -> Result<Delivery, OwnedSemaphorePermit> {
+        let (tag, message) = {
+            let mut state = queue.lock();
+            let Some(message) = state.ready.pop_front() else { return Err(permit) };
+            state.next_tag += 1;
+            let tag = state.next_tag;
+            state.unacked.insert(tag, message.clone());
+            (tag, message)
+        };
+        let mut headers = message.headers;
+        if message.delivery_count > 0 {
+            headers.insert(DELIVERY_COUNT_HEADER.into(), message.delivery_count.to_string());
+        }
+        Ok(Delivery {
+            message_id: Some(message.message_id),
+            exchange: message.exchange,
+            routing_key: message.routing_key,
+            body: message.body,
+            headers,
+            redelivered: message.delivery_count > 0,
+            delivery_count: message.delivery_count,
+            acker: Acker::Memory(MemoryAcker {
+                state: Some(AckerState {
+                    broker: self.clone(),
+                    queue: queue.clone(),
+                    tag,
+                    epoch: self.inner.epoch.load(Ordering::SeqCst),
+                    _permit: permit,
+                }),
+            }),
+        })
+    }
+
     pub(super) fn ready_count(&self, queue: &str) -> Result<u32, BrokerError> {
         let queue = self.queue(queue)?;
         let count = queue.lock().ready.len();
@@ -314,7 +363,7 @@ impl MemorySubscription {
             return None;
         }
         // Prefetch: no more unsettled deliveries than permits.
-        let permit = tokio::select! {
+        let mut permit = tokio::select! {
             permit = self.permits.clone().acquire_owned() => permit.ok()?,
             () = self.broker.inner.closed_notify.notified() => return None,
         };
@@ -325,38 +374,10 @@ impl MemorySubscription {
             let notified = self.queue.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let taken = {
-                let mut state = self.queue.lock();
-                state.ready.pop_front().map(|message| {
-                    state.next_tag += 1;
-                    let tag = state.next_tag;
-                    state.unacked.insert(tag, message.clone());
-                    (tag, message)
-                })
-            };
-            if let Some((tag, message)) = taken {
-                let mut headers = message.headers;
-                if message.delivery_count > 0 {
-                    headers.insert(DELIVERY_COUNT_HEADER.into(), message.delivery_count.to_string());
-                }
-                return Some(Delivery {
-                    message_id: Some(message.message_id),
-                    exchange: message.exchange,
-                    routing_key: message.routing_key,
-                    body: message.body,
-                    headers,
-                    redelivered: message.delivery_count > 0,
-                    delivery_count: message.delivery_count,
-                    acker: Acker::Memory(MemoryAcker {
-                        state: Some(AckerState {
-                            broker: self.broker.clone(),
-                            queue: self.queue.clone(),
-                            tag,
-                            epoch: self.broker.inner.epoch.load(Ordering::SeqCst),
-                            _permit: permit,
-                        }),
-                    }),
-                });
+            // Without a ready message the permit is kept for the next round.
+            match self.broker.pop(&self.queue, permit) {
+                Ok(delivery) => return Some(delivery),
+                Err(kept) => permit = kept,
             }
             notified.await;
         }

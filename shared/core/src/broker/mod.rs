@@ -10,6 +10,7 @@
 //! services consume: it acks only after the handler's work is committed and dead-letters poison with a metric.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod memory;
 pub mod rabbit;
 
@@ -165,9 +166,30 @@ impl Broker {
 
     /// Publishes and waits for the broker's confirmation. Safe to call from many tasks at once.
     pub async fn publish(&self, exchange: &str, message: &OutboundMessage) -> Result<(), BrokerError> {
-        let result = match self {
-            Self::Rabbit(broker) => broker.publish(exchange, message).await,
-            Self::Memory(broker) => broker.publish(exchange, message),
+        self.publish_inner(exchange, message, None).await
+    }
+
+    /// As [`Broker::publish`], failing with [`BrokerError::PublishTimeout`] when the broker has not confirmed
+    /// within `timeout` (in place of `amqp.publish_timeout_secs`): for callers that must answer quickly.
+    pub async fn publish_within(
+        &self,
+        exchange: &str,
+        message: &OutboundMessage,
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
+        self.publish_inner(exchange, message, Some(timeout)).await
+    }
+
+    async fn publish_inner(
+        &self,
+        exchange: &str,
+        message: &OutboundMessage,
+        timeout: Option<Duration>,
+    ) -> Result<(), BrokerError> {
+        let result = match (self, timeout) {
+            (Self::Rabbit(broker), None) => broker.publish(exchange, message).await,
+            (Self::Rabbit(broker), Some(timeout)) => broker.publish_within(exchange, message, timeout).await,
+            (Self::Memory(broker), _) => broker.publish(exchange, message),
         };
         match &result {
             Ok(()) => self.metrics().published.with_label_values(&[exchange]).inc(),
@@ -184,6 +206,11 @@ impl Broker {
     /// Publishes a collector job to the jobs exchange.
     pub async fn publish_job(&self, envelope: &Envelope) -> Result<(), BrokerError> {
         self.publish(&self.topology().jobs_exchange(), &OutboundMessage::from_envelope(envelope)?).await
+    }
+
+    /// Publishes a collector job, failing when the broker has not confirmed it within `timeout`.
+    pub async fn publish_job_within(&self, envelope: &Envelope, timeout: Duration) -> Result<(), BrokerError> {
+        self.publish_within(&self.topology().jobs_exchange(), &OutboundMessage::from_envelope(envelope)?, timeout).await
     }
 
     /// Starts consuming a queue with at most `prefetch` unacknowledged deliveries.

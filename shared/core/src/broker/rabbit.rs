@@ -13,9 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -115,7 +115,15 @@ impl RabbitBroker {
     }
 
     pub(super) async fn publish(&self, exchange: &str, message: &OutboundMessage) -> Result<(), BrokerError> {
-        let timeout = self.publish_timeout();
+        self.publish_within(exchange, message, self.publish_timeout()).await
+    }
+
+    pub(super) async fn publish_within(
+        &self,
+        exchange: &str,
+        message: &OutboundMessage,
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
         let deadline = Instant::now() + timeout;
         let mut attempt = 0;
         loop {
@@ -218,6 +226,28 @@ impl RabbitBroker {
         let declared = channel.queue_declare(ShortString::from(queue), options, FieldTable::default()).await;
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, ShortString::from("done"))).await;
         Ok(declared.map_err(|e| BrokerError::Topology(e.to_string()))?.message_count())
+    }
+
+    /// Takes up to `max` messages off `queue` on a channel of their own (`basic.get`, unacknowledged): settle
+    /// each, and close the channel to return the rest.
+    pub(super) async fn take(&self, queue: &str, max: usize) -> Result<(Channel, Vec<Delivery>), BrokerError> {
+        let deadline = Instant::now() + self.publish_timeout();
+        let live = self.inner.consumer.get(&self.inner, Some(deadline)).await?;
+        let channel = live.connection.create_channel().await.map_err(unavailable)?;
+        let mut taken = Vec::new();
+        while taken.len() < max {
+            let got = channel
+                .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: false })
+                .await
+                .map_err(|e| topology_error(queue, e))?;
+            let Some(message) = got else { break };
+            taken.push(into_delivery(message.delivery));
+        }
+        Ok((channel, taken))
+    }
+
+    pub(super) async fn release(channel: Channel) {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, ShortString::from("done"))).await;
     }
 
     pub(super) async fn check(&self) -> Result<(), BrokerError> {
