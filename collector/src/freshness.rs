@@ -75,7 +75,12 @@ impl Freshness {
     /// Refreshes every `every` until `stop` is cancelled.
     pub async fn run(self, every: Duration, stop: CancellationToken) -> anyhow::Result<()> {
         loop {
-            let wait = match self.refresh().await {
+            // A database that does not answer must not hold up shutdown.
+            let refreshed = tokio::select! {
+                refreshed = self.refresh() => refreshed,
+                () = stop.cancelled() => return Ok(()),
+            };
+            let wait = match refreshed {
                 Ok(()) => every,
                 Err(error) => {
                     tracing::debug!(%error, "freshness metrics not refreshed");

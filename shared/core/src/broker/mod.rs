@@ -321,7 +321,12 @@ pub async fn watch_queues(
     loop {
         let mut sampled = true;
         for queue in &queues {
-            match broker.ready_count(queue).await {
+            // A broker that does not answer must not hold up shutdown.
+            let ready = tokio::select! {
+                ready = broker.ready_count(queue) => ready,
+                () = stop.cancelled() => return Ok(()),
+            };
+            match ready {
                 Ok(ready) => metrics.queue_ready.with_label_values(&[queue.as_str()]).set(i64::from(ready)),
                 Err(error) => {
                     sampled = false;
