@@ -82,8 +82,9 @@ pub fn init(service: &str, log: &LogConfig, otel_endpoint: Option<&str>) -> anyh
     let tracer = provider.tracer(service.to_string());
 
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&log.filter))?;
-    // The exporter's own HTTP client must not trace itself.
-    let otel_filter = EnvFilter::try_new("info,hyper=off,h2=off,reqwest=off,opentelemetry=off")?;
+    // The exporter's own HTTP client must not trace itself; the access log repeats its SERVER span's attributes,
+    // so it is not copied into the span as an event.
+    let otel_filter = EnvFilter::try_new("info,hyper=off,h2=off,reqwest=off,opentelemetry=off,sua::access=off")?;
     let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(otel_filter);
     let fmt_layer = match log.format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
