@@ -27,7 +27,8 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
     let port = listener.local_addr()?.port();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let ops = deps.ops(SERVICE);
-    let server = HttpServer::new(move || App::new().configure(ops.clone().configure()))
+    let telemetry = sua_core::requests::RequestTelemetry::new(SERVICE, &deps.registry);
+    let server = HttpServer::new(move || App::new().wrap(telemetry.clone()).configure(ops.clone().configure()))
         .disable_signals()
         .shutdown_timeout(grace.as_secs())
         .listen(listener)?
@@ -44,6 +45,11 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
     let stop = running.stop_token();
     let broker = deps.broker.clone();
     running.spawn("consumer", async move { Ok(run_consumer(broker, options, handler, stop).await?) });
+    let watched = vec![deps.broker.topology().analytics_queue()];
+    running.spawn(
+        "queue depth",
+        sua_core::broker::watch_queues(deps.broker.clone(), watched, Duration::from_secs(30), running.stop_token()),
+    );
     if config.analytics.recompute {
         let metrics = recompute::Metrics::new(&deps.registry);
         let interval = Duration::from_millis(config.analytics.recompute_interval_ms.max(10));

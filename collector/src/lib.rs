@@ -3,6 +3,7 @@
 //! raw records to the broker. It never writes analytics data.
 
 pub mod callrecords;
+pub mod freshness;
 pub mod graph;
 pub mod jobs;
 pub mod onboarding;
@@ -26,6 +27,8 @@ use crate::sync::SyncRunner;
 
 pub const SERVICE: &str = "collector";
 pub const DEFAULT_PORT: u16 = 8081;
+/// How often gauges read from the database or the broker are refreshed (a few Prometheus scrape intervals).
+const METRICS_REFRESH: Duration = Duration::from_secs(30);
 
 /// The collector's long-lived parts, shared by HTTP handlers, job consumers and the scheduler.
 #[derive(Clone)]
@@ -144,8 +147,10 @@ pub async fn build_with(config: &Config, deps: Dependencies, collector: Collecto
     let onboarding = web::Data::new(collector.onboarding.clone());
     let webhook = web::Data::from(collector.webhook.clone());
     let max_body = config.callrecords.webhook_max_body_bytes;
+    let telemetry = sua_core::requests::RequestTelemetry::new(SERVICE, &deps.registry);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(telemetry.clone())
             .app_data(onboarding.clone())
             .app_data(webhook.clone())
             .app_data(web::PayloadConfig::new(max_body))
@@ -177,6 +182,14 @@ pub async fn build_with(config: &Config, deps: Dependencies, collector: Collecto
             Ok(())
         });
     }
+    let freshness = freshness::Freshness::new(deps.pool.clone(), &deps.registry);
+    running.spawn("freshness", freshness.run(METRICS_REFRESH, running.stop_token()));
+    let topology = deps.broker.topology();
+    let watched = vec![topology.collector_jobs_queue(), topology.dead_letter_queue()];
+    running.spawn(
+        "queue depth",
+        sua_core::broker::watch_queues(deps.broker.clone(), watched, METRICS_REFRESH, running.stop_token()),
+    );
     if config.sync.scheduler {
         let schedule = scheduler::Schedule::from_config(config);
         let (pool, broker, backfills, stop) =

@@ -5,6 +5,7 @@
 //! running `sua sync` can replace the daily part (`SUA_SYNC__SCHEDULER=false`).
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use sua_core::Config;
 use sua_core::broker::Broker;
@@ -142,7 +143,9 @@ pub async fn run(
         // A tick may wait long on a database or broker that is down: stopping does not wait for it (every job it
         // queues is idempotent, so an interrupted tick is simply done again by the next one).
         tokio::select! {
-            () = tick(&pool, &broker, &backfills, &schedule, &mut last_subscription_check) => {}
+            // Each tick is the root of a trace: the jobs it queues, and the work they cause, are its children.
+            () = tick(&pool, &broker, &backfills, &schedule, &mut last_subscription_check)
+                .instrument(tracing::info_span!("scheduler tick")) => {}
             () = stop.cancelled() => return Ok(()),
         }
         tokio::select! {

@@ -143,6 +143,7 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
     let document = openapi();
     let origins = portal.cors_origins.clone();
     let frontend = web::Data::new(Arc::new(frontend::Frontend::new(config)));
+    let telemetry = sua_core::requests::RequestTelemetry::new(SERVICE, &deps.registry);
     let server = HttpServer::new(move || {
         // Browsers of the listed origins may call the API cross-origin; other origins get no grant (their pages
         // cannot read the answers). Off entirely when no origin is configured.
@@ -161,6 +162,7 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
         App::new()
             .wrap(actix_web::middleware::from_fn(input::refuse_nul))
             .wrap(actix_web::middleware::Condition::new(!origins.is_empty(), cors))
+            .wrap(telemetry.clone())
             .app_data(input::BodyLimit(max_body))
             .app_data(web::Data::new(state.clone()))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error))

@@ -6,6 +6,7 @@ pub mod binaries;
 pub mod clock;
 pub mod expected;
 pub mod graph;
+pub mod otlp;
 pub mod portal;
 pub mod proxy;
 pub mod smtp;

@@ -109,6 +109,7 @@ impl Stack {
             broker: services_broker,
             registry: broker.registry.clone(),
         };
+        deps.pool.register_metrics(&deps.registry);
         let collector = sua_collector::Collector::new(&config, &deps).unwrap_or_else(|e| panic!("collector: {e:#}"));
         let running = sua_collector::build_with(&config, deps.clone(), collector.clone())
             .await

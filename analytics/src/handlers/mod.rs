@@ -5,16 +5,18 @@
 mod calls;
 mod snapshots;
 
-use prometheus::{IntCounterVec, Registry};
+use prometheus::{Histogram, IntCounterVec, Registry};
 use sua_core::broker::{Handler, HandlerError};
 use sua_core::messages::{Envelope, Kind};
 use sua_db::{DbError, Pool};
+use tracing::Instrument;
 
 /// Dispatches each raw record to the handler of its kind.
 pub struct RawRecordHandler {
     pool: Pool,
     calls: calls::Writer,
     normalised: IntCounterVec,
+    notified_to_stored: Histogram,
 }
 
 impl RawRecordHandler {
@@ -27,7 +29,15 @@ impl RawRecordHandler {
             "Raw records handled by analytics, by kind and outcome (stored, duplicate, ignored).",
             &["kind", "outcome"],
         );
-        Self { calls: calls::writer(pool.clone(), writers, batch_max), pool, normalised }
+        let notified_to_stored = sua_core::metrics::histogram_vec(
+            registry,
+            "sua_notification_to_store_seconds",
+            "End to end: from a change notification reaching the collector's webhook to its call record stored.",
+            &[],
+            vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0],
+        )
+        .with_label_values(&[] as &[&str]);
+        Self { calls: calls::writer(pool.clone(), writers, batch_max), pool, normalised, notified_to_stored }
     }
 }
 
@@ -55,7 +65,26 @@ impl Outcome {
 impl Handler for RawRecordHandler {
     async fn handle(&self, envelope: Envelope) -> Result<(), HandlerError> {
         let kind = envelope.kind;
-        let outcome = match kind {
+        let span = tracing::info_span!("store", otel.name = %format!("store {kind}"), kind = %kind, outcome = tracing::field::Empty);
+        let outcome = self.store(envelope).instrument(span.clone()).await?;
+        span.record("outcome", outcome.as_str());
+        if kind == Kind::CallRecordV1
+            && outcome == Outcome::Stored
+            && let Some(notified) = sua_core::telemetry::notified_at()
+        {
+            let latency = (sua_core::clock::now() - notified).to_std().unwrap_or_default();
+            self.notified_to_stored.observe(latency.as_secs_f64());
+        }
+        self.normalised.with_label_values(&[kind.as_str(), outcome.as_str()]).inc();
+        Ok(())
+    }
+}
+
+impl RawRecordHandler {
+    /// Stores one raw record in the analytics tables (one transaction, committed on return).
+    async fn store(&self, envelope: Envelope) -> Result<Outcome, HandlerError> {
+        let kind = envelope.kind;
+        Ok(match kind {
             Kind::CallRecordV1 => calls::call_record(&self.calls, &envelope).await?,
             Kind::PstnCallsV1 => calls::pstn_page(&self.pool, &envelope).await?,
             Kind::LicenceSkusV1 | Kind::LicenceUsersV1 | Kind::TeamsActivityReportV1 => {
@@ -66,9 +95,7 @@ impl Handler for RawRecordHandler {
                 tracing::debug!(kind = %other, "nothing for analytics in this kind");
                 Outcome::Ignored
             }
-        };
-        self.normalised.with_label_values(&[kind.as_str(), outcome.as_str()]).inc();
-        Ok(())
+        })
     }
 }
 

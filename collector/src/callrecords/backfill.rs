@@ -116,7 +116,7 @@ impl Backfills {
             .map_err(HandlerError::from)?;
         let Some(backfill) = claimed else { return Ok(()) };
         let this = self.clone();
-        self.tasks.spawn(async move {
+        self.tasks.spawn(tracing::Instrument::in_current_span(async move {
             let result = this.list(&backfill).await;
             let error = result.err().map(|e| format!("{e:#}"));
             let (id, at) = (backfill.id.clone(), sua_db::now());
@@ -126,7 +126,7 @@ impl Backfills {
             if let Err(db) = this.pool.run(move |conn| BackfillRow::finish(conn, &id, error.as_deref(), at)).await {
                 tracing::error!(%db, "could not record the backfill outcome");
             }
-        });
+        }));
         Ok(())
     }
 

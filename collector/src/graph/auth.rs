@@ -90,10 +90,36 @@ struct TokenTransport {
 #[async_trait::async_trait]
 impl HttpClient for TokenTransport {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
-        let response = self.http.execute_request(request).await?;
+        // A CLIENT span per token request: the route template only (the body holds the client secret or
+        // assertion, the answer the token).
+        let template = super::url_template(request.url().as_str())
+            .split('/')
+            .enumerate()
+            .map(|(i, segment)| if i == 1 { "{tenant}" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/");
+        let span = tracing::info_span!(
+            "http client",
+            otel.name = %format!("{} {template}", request.method()),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            "http.request.method" = %request.method(),
+            "url.template" = %template,
+            "server.address" = request.url().host_str().unwrap_or_default(),
+            "http.response.status_code" = tracing::field::Empty,
+        );
+        let response = match tracing::Instrument::instrument(self.http.execute_request(request), span.clone()).await {
+            Ok(response) => response,
+            Err(error) => {
+                span.record("otel.status_code", "ERROR");
+                return Err(error);
+            }
+        };
+        span.record("http.response.status_code", u16::from(response.status()));
         if response.status().is_success() {
             return Ok(response);
         }
+        span.record("otel.status_code", "ERROR");
         let tenant = request.url().path_segments().and_then(|mut s| s.next()).unwrap_or_default().to_string();
         let (status, headers, body) = response.deconstruct();
         let bytes = body.collect().await?;

@@ -37,6 +37,16 @@ pub enum Api {
 }
 
 impl Api {
+    pub const ALL: [Api; 7] = [
+        Api::Directory,
+        Api::SignInActivity,
+        Api::Reports,
+        Api::CallRecords,
+        Api::CallRecordsList,
+        Api::Pstn,
+        Api::Subscriptions,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Api::Directory => "directory",

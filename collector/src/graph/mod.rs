@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use prometheus::{IntCounterVec, Registry};
+use prometheus::{CounterVec, HistogramVec, IntCounterVec, Registry};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sua_core::Config;
+use tracing::Instrument;
 
 pub use auth::{AzureTokenProvider, TokenProvider};
 pub use error::GraphError;
@@ -49,6 +50,9 @@ pub fn path_segment(value: &str) -> Result<String, GraphError> {
 struct GraphMetrics {
     requests: IntCounterVec,
     retries: IntCounterVec,
+    throttled: IntCounterVec,
+    throttle_wait: CounterVec,
+    seconds: HistogramVec,
 }
 
 /// One Graph request: the tenant and budget it counts against, and what is sent.
@@ -95,6 +99,56 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// A CLIENT span for one HTTP attempt: the route template, never the URL (its query may hold skip tokens).
+fn client_span(method: &Method, template: &str, url: &str, resend_count: u32) -> tracing::Span {
+    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
+    tracing::info_span!(
+        "http client",
+        otel.name = %format!("{method} {template}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        "http.request.method" = %method,
+        "url.template" = %template,
+        "server.address" = %host,
+        "http.request.resend_count" = resend_count,
+        "http.response.status_code" = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+    )
+}
+
+/// A Graph URL as a route template: no scheme, host or query; ids and function arguments replaced, so that
+/// `…/v1.0/communications/callRecords/2f1a…/sessions?$skiptoken=…` is `/v1.0/communications/callRecords/{id}/sessions`.
+pub fn url_template(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let path = match path.find("://") {
+        Some(scheme) => path[scheme + 3..].find('/').map_or("/", |slash| &path[scheme + 3 + slash..]),
+        None => path,
+    };
+    let mut template = String::with_capacity(path.len());
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        template.push('/');
+        if let Some(open) = segment.find('(') {
+            // `getPstnCalls(fromDateTime=…,toDateTime=…)`, `getTeamsUserActivityUserDetail(period='D7')`
+            template.push_str(&segment[..open]);
+            template.push_str("(…)");
+        } else if looks_like_id(segment) {
+            template.push_str("{id}");
+        } else {
+            template.push_str(segment);
+        }
+    }
+    if template.is_empty() { "/".into() } else { template }
+}
+
+/// Ids in Graph paths are GUIDs, numbers or long opaque tokens; API names are short words without digits (bar
+/// the version segment).
+fn looks_like_id(segment: &str) -> bool {
+    let digits = segment.chars().filter(char::is_ascii_digit).count();
+    segment != "v1.0"
+        && segment != "beta"
+        && (digits > 0 && (segment.len() >= 8 || digits == segment.len()) || segment.contains('@'))
+}
+
 /// Graph's error answer: `{"error": {"code", "message"}}` (graph/errors).
 #[derive(serde::Deserialize)]
 struct ErrorBody {
@@ -123,7 +177,7 @@ impl GraphClient {
         limits: Arc<Limits>,
         registry: &Registry,
     ) -> Self {
-        Self {
+        let client = Self {
             http,
             base: config.graph_url.as_str().trim_end_matches('/').to_string(),
             tokens,
@@ -143,8 +197,33 @@ impl GraphClient {
                     "Graph requests retried, by API and reason.",
                     &["api", "reason"],
                 ),
+                throttled: sua_core::metrics::counter_vec(
+                    registry,
+                    "sua_graph_throttled_total",
+                    "Graph answers 429 Too Many Requests, by API.",
+                    &["api"],
+                ),
+                throttle_wait: sua_core::metrics::float_counter_vec(
+                    registry,
+                    "sua_graph_throttle_wait_seconds_total",
+                    "Time spent waiting before a retry Graph asked for (Retry-After or backoff), by API.",
+                    &["api"],
+                ),
+                seconds: sua_core::metrics::histogram_vec(
+                    registry,
+                    "sua_graph_request_duration_seconds",
+                    "Time until Graph answered one request (one attempt), by API.",
+                    &["api"],
+                    vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+                ),
             },
+        };
+        // Series per API exist from the start at 0, so alerts on `increase()` see the first 429.
+        for api in Api::ALL {
+            client.metrics.throttled.with_label_values(&[api.as_str()]);
+            client.metrics.throttle_wait.with_label_values(&[api.as_str()]);
         }
+        client
     }
 
     /// A token for `tenant` (proves the app may act there at all).
@@ -176,12 +255,41 @@ impl GraphClient {
     }
 
     /// Sends one request with retries; returns the first 2xx or 3xx response.
+    ///
+    /// Traced as a span for the whole exchange (API, route template, retries, time waited on throttling) with a
+    /// CLIENT span per attempt (OpenTelemetry HTTP conventions: method, `url.template`, status, resend count).
+    /// Neither records a token or a full URL: query strings carry skip tokens and filters.
     pub async fn send(&self, request: GraphRequest<'_>) -> Result<reqwest::Response, GraphError> {
+        let template = url_template(request.url);
+        let span = tracing::info_span!(
+            "graph",
+            otel.name = %format!("graph {} {template}", request.method),
+            otel.status_code = tracing::field::Empty,
+            "graph.api" = request.api.as_str(),
+            "url.template" = %template,
+            retries = 0u32,
+            throttle_wait_ms = 0u64,
+        );
+        let result = self.send_traced(request, &template, &span).instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
+    }
+
+    async fn send_traced(
+        &self,
+        request: GraphRequest<'_>,
+        template: &str,
+        span: &tracing::Span,
+    ) -> Result<reqwest::Response, GraphError> {
         let GraphRequest { tenant, api, method, url, body, headers } = request;
         let attempts = self.max_retries + 1;
         let mut last_status = None;
         let mut throttled = false;
+        let mut waited = Duration::ZERO;
         for attempt in 1..=attempts {
+            span.record("retries", attempt - 1);
             self.limits.acquire(tenant, api).await?;
             let token = self.tokens.token(tenant).await?;
             let mut request = self.http.request(method.clone(), url).bearer_auth(token).timeout(self.timeout);
@@ -191,7 +299,25 @@ impl GraphClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = match request.send().await {
+            let client = client_span(&method, template, url, attempt - 1);
+            let sent = std::time::Instant::now();
+            let outcome = request.send().instrument(client.clone()).await;
+            self.metrics.seconds.with_label_values(&[api.as_str()]).observe(sent.elapsed().as_secs_f64());
+            match &outcome {
+                Ok(response) => {
+                    client.record("http.response.status_code", response.status().as_u16());
+                    if response.status().is_client_error() || response.status().is_server_error() {
+                        client.record("otel.status_code", "ERROR");
+                        client.record("error.type", response.status().as_str());
+                    }
+                }
+                Err(error) => {
+                    client.record("otel.status_code", "ERROR");
+                    client.record("error.type", if error.is_timeout() { "timeout" } else { "transport" });
+                }
+            }
+            drop(client);
+            let response = match outcome {
                 Ok(response) => response,
                 Err(error) => {
                     let reason = if error.is_timeout() { "timeout" } else { "transport" };
@@ -224,6 +350,14 @@ impl GraphClient {
                     // Graph: wait exactly Retry-After when given, otherwise back off exponentially.
                     let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
                     let reason = if throttled { "throttled" } else { "server_error" };
+                    if throttled {
+                        self.metrics.throttled.with_label_values(&[api.as_str()]).inc();
+                    }
+                    if attempt < attempts {
+                        waited += wait;
+                        span.record("throttle_wait_ms", waited.as_millis() as u64);
+                        self.metrics.throttle_wait.with_label_values(&[api.as_str()]).inc_by(wait.as_secs_f64());
+                    }
                     self.metrics.retries.with_label_values(&[api.as_str(), reason]).inc();
                     tracing::warn!(
                         tenant,
@@ -386,6 +520,34 @@ mod tests {
         assert_eq!(path_segment("%2e%2e").unwrap(), "%252e%252e");
         for refused in ["", ".", ".."] {
             assert!(matches!(path_segment(refused), Err(GraphError::InvalidId(_))), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn graph_urls_become_route_templates_without_ids_or_queries() {
+        let cases = [
+            (
+                "https://graph.microsoft.com/v1.0/communications/callRecords/2f1a8e4c-1d2b-4c3d-9e8f-0a1b2c3d4e5f/sessions?$skiptoken=abc",
+                "/v1.0/communications/callRecords/{id}/sessions",
+            ),
+            ("https://graph.microsoft.com/v1.0/users?$select=id,signInActivity&$top=999", "/v1.0/users"),
+            (
+                "http://127.0.0.1:4000/v1.0/communications/callRecords/getPstnCalls(fromDateTime=2026-01-01,toDateTime=2026-01-02)",
+                "/v1.0/communications/callRecords/getPstnCalls(…)",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/reports/getTeamsUserActivityUserDetail(period='D7')",
+                "/v1.0/reports/getTeamsUserActivityUserDetail(…)",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/subscriptions/7f105c7d-2dc5-4530-97cd-4e7ae6534c07",
+                "/v1.0/subscriptions/{id}",
+            ),
+            ("https://graph.microsoft.com/v1.0/users/adele@contoso.example", "/v1.0/users/{id}"),
+            ("https://graph.microsoft.com/v1.0/subscribedSkus", "/v1.0/subscribedSkus"),
+        ];
+        for (url, template) in cases {
+            assert_eq!(url_template(url), template, "{url}");
         }
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
-use prometheus::{IntCounterVec, Registry};
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, Registry};
 use serde_json::Value;
 use sua_core::Config;
 use sua_core::broker::{Broker, HandlerError};
@@ -27,6 +27,7 @@ use sua_db::Pool;
 use sua_db::models::{StartOutcome, SyncRunRow, TenantRow};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub use report::{Chunker, is_pseudonym};
@@ -63,6 +64,8 @@ pub struct SyncRunner {
     report_chunk_rows: usize,
     runs: IntCounterVec,
     claims: IntCounterVec,
+    seconds: HistogramVec,
+    last_success: IntGauge,
 }
 
 /// Sync jobs by kind (`licence`, `pstn`) and what claiming their day's run decided.
@@ -84,7 +87,7 @@ impl SyncRunner {
         registry: &Registry,
         claims: IntCounterVec,
     ) -> Self {
-        Self {
+        let runner = Self {
             pool,
             broker,
             graph,
@@ -101,7 +104,25 @@ impl SyncRunner {
                 &["outcome"],
             ),
             claims,
+            seconds: sua_core::metrics::histogram_vec(
+                registry,
+                "sua_sync_duration_seconds",
+                "Duration of licence sync runs, by outcome (completed, failed).",
+                &["outcome"],
+                vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0],
+            ),
+            last_success: sua_core::metrics::int_gauge_vec(
+                registry,
+                "sua_sync_last_success_timestamp_seconds",
+                "When this replica last completed a licence sync (Unix time; 0 before the first).",
+                &[],
+            )
+            .with_label_values(&[] as &[&str]),
+        };
+        for outcome in ["completed", "failed"] {
+            runner.seconds.with_label_values(&[outcome]);
         }
+        runner
     }
 
     /// Claims the run of `(tenant, day)` and starts it in the background; a no-op when it already runs or ran.
@@ -131,10 +152,14 @@ impl SyncRunner {
         if let StartOutcome::Started(run) = &outcome {
             let runner = self.clone();
             let run = run.clone();
-            self.tasks.spawn(async move {
-                runner.execute(run, tenant).await;
-                drop(permit);
-            });
+            // The run continues the trace of the job that started it.
+            self.tasks.spawn(
+                async move {
+                    runner.execute(run, tenant).await;
+                    drop(permit);
+                }
+                .in_current_span(),
+            );
         }
         Ok(outcome)
     }
@@ -177,8 +202,11 @@ impl SyncRunner {
         if let Err(error) = recorded {
             tracing::error!(run = %run.id, %error, "could not record the sync outcome; the run goes stale and is retried");
         }
+        let outcome = if result.is_ok() { "completed" } else { "failed" };
+        self.seconds.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
         match result {
             Ok(completed) => {
+                self.last_success.set(sua_core::clock::now().timestamp());
                 self.runs.with_label_values(&["completed"]).inc();
                 tracing::info!(tenant = %tenant.id, run = %run.id, users = completed.parts.users.records,
                     skus = completed.parts.skus.records, report_rows = completed.parts.teams_activity.records,
@@ -359,7 +387,9 @@ impl SyncRunner {
             users += body["value"].as_array().map_or(0, Vec::len) as u64;
             let payload = LicenceUsersV1 { page: page_no, sign_in_activity: sign_in, body };
             let (runner, tenant) = (self.clone(), tenant.to_string());
-            in_flight = Some(tokio::spawn(async move { runner.publish(&tenant, run, "users", &payload).await }));
+            in_flight = Some(tokio::spawn(
+                async move { runner.publish(&tenant, run, "users", &payload).await }.in_current_span(),
+            ));
         }
         if let Some(last) = in_flight {
             last.await.map_err(|e| SyncError::Publish { part: "users", message: e.to_string() })??;

@@ -9,6 +9,7 @@ pub mod http;
 pub mod messages;
 pub mod metrics;
 pub mod ops;
+pub mod requests;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

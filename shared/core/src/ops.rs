@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use prometheus::Registry;
+use prometheus::{IntGaugeVec, Registry};
 use serde::Serialize;
 
 /// A dependency that must answer before the service takes traffic.
@@ -21,11 +21,27 @@ pub struct Ops {
     pub service: &'static str,
     pub registry: Registry,
     pub checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// Each readiness check's last outcome (1 passed, 0 failed), as `/readyz` last evaluated it.
+    ready: IntGaugeVec,
 }
 
 impl Ops {
+    /// Also registers what every service exports: build information and process metrics.
     pub fn new(service: &'static str, registry: Registry) -> Self {
-        Self { service, registry, checks: Vec::new() }
+        crate::metrics::register_process(&registry, service);
+        static READY: std::sync::OnceLock<IntGaugeVec> = std::sync::OnceLock::new();
+        #[expect(clippy::expect_used, reason = "a compile-time literal, exercised by every test")]
+        let ready = READY
+            .get_or_init(|| {
+                let opts = prometheus::Opts::new(
+                    "sua_readiness_check_ok",
+                    "Outcome of each readiness check when /readyz last ran it (1 passed, 0 failed).",
+                );
+                IntGaugeVec::new(opts, &["service", "check"]).expect("valid gauge definition")
+            })
+            .clone();
+        crate::metrics::register_shared(&registry, &ready);
+        Self { service, registry, checks: Vec::new(), ready }
     }
 
     pub fn with_check(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
@@ -72,6 +88,9 @@ async fn readyz(ops: web::Data<Ops>) -> HttpResponse {
         CheckResult { name: check.name(), ok: outcome.is_ok(), error: outcome.err() }
     }))
     .await;
+    for result in &results {
+        ops.ready.with_label_values(&[ops.service, result.name]).set(i64::from(result.ok));
+    }
     let ready = results.iter().all(|r| r.ok);
     let body = Readiness { service: ops.service, ready, checks: results };
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }

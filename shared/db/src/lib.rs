@@ -8,6 +8,7 @@
 //! * Migrations are embedded and run only by the `migrate` commands ([`migrate`]), never at service start.
 
 pub mod models;
+mod pool_metrics;
 pub mod schema;
 pub mod service;
 pub mod states;
@@ -243,6 +244,7 @@ impl Pool {
                     .min_idle(Some(0))
                     .connection_timeout(acquire)
                     .connection_customizer(Box::new(PgSetup { statement_timeout_secs: config.statement_timeout_secs }))
+                    .event_handler(Box::new(pool_metrics::Events))
                     .build_unchecked(manager);
                 Ok(Pool::Pg(pool))
             }
@@ -255,6 +257,7 @@ impl Pool {
                     .min_idle(Some(0))
                     .connection_timeout(acquire)
                     .connection_customizer(Box::new(SqliteSetup))
+                    .event_handler(Box::new(pool_metrics::Events))
                     .build_unchecked(SqliteManager::new(path));
                 Ok(Pool::Sqlite(pool))
             }
@@ -266,6 +269,19 @@ impl Pool {
         match self {
             Pool::Pg(_) => DatabaseKind::Postgres,
             Pool::Sqlite(_) => DatabaseKind::Sqlite,
+        }
+    }
+
+    /// Exports this pool's connections in use, idle and allowed, and the process's waits for a connection.
+    pub fn register_metrics(&self, registry: &prometheus::Registry) {
+        pool_metrics::register(self.clone(), registry);
+    }
+
+    /// `(connections open, of which idle, most allowed)`.
+    pub fn state(&self) -> (u32, u32, u32) {
+        match self {
+            Pool::Pg(pool) => (pool.state().connections, pool.state().idle_connections, pool.max_size()),
+            Pool::Sqlite(pool) => (pool.state().connections, pool.state().idle_connections, pool.max_size()),
         }
     }
 
@@ -296,7 +312,18 @@ impl Pool {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.clone();
+        // A CLIENT span per unit of database work, within a trace only (background loops start none).
+        let span = if tracing::Span::current().is_none() {
+            tracing::Span::none()
+        } else {
+            let system = match self.kind() {
+                DatabaseKind::Postgres => "postgresql",
+                DatabaseKind::Sqlite => "sqlite",
+            };
+            tracing::info_span!("db", otel.name = %format!("db {system}"), otel.kind = "client", "db.system.name" = system)
+        };
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let mut pooled = pool.get()?;
             f(&mut pooled.conn())
         })

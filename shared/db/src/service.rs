@@ -62,6 +62,7 @@ impl Dependencies {
     pub async fn connect_for(config: &Config, needs: Needs) -> anyhow::Result<Self> {
         let registry = Registry::new();
         let pool = Pool::new(&config.database_url, &config.db)?;
+        pool.register_metrics(&registry);
         let url = match needs {
             Needs::Database => secrecy::SecretString::from("memory://"),
             Needs::DatabaseAndBroker => config.amqp_url.clone(),

@@ -13,6 +13,7 @@ mod disruptive;
 mod freshness;
 mod hostile_input;
 mod licence_sync;
+mod observability;
 mod onboarding;
 mod portal;
 mod portal_web;

@@ -148,8 +148,15 @@ async fn process(
     options: ConsumerOptions,
     shutdown: CancellationToken,
 ) {
+    // A CONSUMER span (OpenTelemetry messaging conventions), child of the producer's span in the headers.
     let span = tracing::info_span!(
         "consume",
+        otel.name = %format!("process {}", delivery.routing_key),
+        otel.kind = "consumer",
+        "messaging.system" = "rabbitmq",
+        "messaging.operation.type" = "process",
+        "messaging.destination.name" = %options.queue,
+        "messaging.message.id" = delivery.message_id.as_deref().unwrap_or(""),
         queue = %options.queue,
         kind = %delivery.routing_key,
         message_id = delivery.message_id.as_deref().unwrap_or(""),
@@ -158,7 +165,9 @@ async fn process(
     crate::telemetry::set_parent_from(&span, &delivery.headers);
     let started = Instant::now();
     let queue = options.queue.clone();
+    let held = metrics.unacked.hold(&queue);
     async move {
+        let _held = held;
         let outcome = settle(delivery, &broker, handler.as_ref(), &metrics, &options, &shutdown).await;
         metrics.handled.with_label_values(&[queue.as_str(), outcome]).inc();
         metrics.handle_seconds.with_label_values(&[queue.as_str()]).observe(started.elapsed().as_secs_f64());

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
 
 use crate::config::{AmqpConfig, BrokerKind};
 use crate::messages::{Envelope, MessageError};
@@ -165,6 +166,11 @@ impl Broker {
     }
 
     /// Publishes and waits for the broker's confirmation. Safe to call from many tasks at once.
+    ///
+    /// Each publish is a PRODUCER span (OpenTelemetry messaging conventions), child of the trace context the
+    /// message already carries (set where the message was made, see [`OutboundMessage::from_envelope`]) or else
+    /// of the current span; the message leaves with the producer span's context in its headers, so the consumer's
+    /// span is its child.
     pub async fn publish(&self, exchange: &str, message: &OutboundMessage) -> Result<(), BrokerError> {
         self.publish_inner(exchange, message, None).await
     }
@@ -186,14 +192,38 @@ impl Broker {
         message: &OutboundMessage,
         timeout: Option<Duration>,
     ) -> Result<(), BrokerError> {
-        let result = match (self, timeout) {
-            (Self::Rabbit(broker), None) => broker.publish(exchange, message).await,
-            (Self::Rabbit(broker), Some(timeout)) => broker.publish_within(exchange, message, timeout).await,
-            (Self::Memory(broker), _) => broker.publish(exchange, message),
-        };
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format!("publish {}", message.routing_key),
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            "messaging.system" = "rabbitmq",
+            "messaging.operation.type" = "send",
+            "messaging.destination.name" = exchange,
+            "messaging.rabbitmq.destination.routing_key" = %message.routing_key,
+            "messaging.message.id" = %message.message_id,
+        );
+        if message.headers.contains_key(crate::telemetry::TRACEPARENT) {
+            crate::telemetry::set_parent_from(&span, &message.headers);
+        }
+        let mut traced = message.clone();
+        crate::telemetry::inject_from(&span, &mut traced.headers);
+        let result = async {
+            match (self, timeout) {
+                (Self::Rabbit(broker), None) => broker.publish(exchange, &traced).await,
+                (Self::Rabbit(broker), Some(timeout)) => broker.publish_within(exchange, &traced, timeout).await,
+                (Self::Memory(broker), _) => broker.publish(exchange, &traced),
+            }
+        }
+        .instrument(span.clone())
+        .await;
         match &result {
             Ok(()) => self.metrics().published.with_label_values(&[exchange]).inc(),
-            Err(_) => self.metrics().publish_errors.with_label_values(&[exchange]).inc(),
+            Err(error) => {
+                span.record("otel.status_code", "ERROR");
+                tracing::warn!(parent: &span, %error, "publish failed");
+                self.metrics().publish_errors.with_label_values(&[exchange]).inc();
+            }
         }
         result
     }
@@ -294,6 +324,49 @@ impl crate::ops::ReadinessCheck for Broker {
 
     async fn check(&self) -> Result<(), String> {
         Broker::check(self).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Samples how many messages are ready in each of `queues` every `every` (`sua_queue_messages_ready`) until
+/// `stop` is cancelled. A passive declare per queue on RabbitMQ, the queue's count in-process.
+///
+/// The queues' per-queue series start at 0 here (unacknowledged deliveries, dead letters by reason), so they exist
+/// before their first event: an alert on `increase()` then sees the first dead letter too.
+pub async fn watch_queues(
+    broker: Broker,
+    queues: Vec<String>,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = broker.metrics().clone();
+    for queue in &queues {
+        metrics.unacked.watch(queue);
+        for reason in ["undecodable", "rejected", "delivery_limit"] {
+            metrics.dead_lettered.with_label_values(&[queue.as_str(), reason]);
+        }
+    }
+    loop {
+        let mut sampled = true;
+        for queue in &queues {
+            // A broker that does not answer must not hold up shutdown.
+            let ready = tokio::select! {
+                ready = broker.ready_count(queue) => ready,
+                () = stop.cancelled() => return Ok(()),
+            };
+            match ready {
+                Ok(ready) => metrics.queue_ready.with_label_values(&[queue.as_str()]).set(i64::from(ready)),
+                Err(error) => {
+                    sampled = false;
+                    tracing::debug!(queue = %queue, %error, "queue depth not sampled");
+                }
+            }
+        }
+        // Until the broker answers (it connects in the background), try again soon.
+        let wait = if sampled { every } else { every.min(Duration::from_secs(1)) };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return Ok(()),
+        }
     }
 }
 

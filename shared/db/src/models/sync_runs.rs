@@ -5,6 +5,14 @@ use crate::schema::sync_runs;
 use crate::states::RunStatus;
 use crate::{Conn, DbError, with_conn};
 
+/// A consented tenant, when it consented and when its newest successful run of a kind finished (`None`: never).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantFreshness {
+    pub tenant_id: String,
+    pub consented_at: Option<NaiveDateTime>,
+    pub last_success: Option<NaiveDateTime>,
+}
+
 /// One collection run of one tenant, kind and day. `id` is the run id carried by every message of the attempt;
 /// a retry gets a new id, so parts of a failed attempt never mix with the retry's.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -167,5 +175,33 @@ impl SyncRunRow {
             .select(SyncRunRow::as_select())
             .first(c)
             .optional())?)
+    }
+
+    /// Every consented tenant with when it consented and when its newest successful run of `kind` finished
+    /// (`None`: never). Freshness metrics are computed from it.
+    pub fn last_success_by_tenant(conn: &mut Conn<'_>, kind: &str) -> Result<Vec<TenantFreshness>, DbError> {
+        use crate::schema::tenants;
+        use diesel::dsl::max;
+        let consented: Vec<(String, Option<NaiveDateTime>)> = with_conn!(conn, |c| tenants::table
+            .filter(tenants::consent_state.eq("granted"))
+            .select((tenants::id, tenants::consented_at))
+            .load(c))?;
+        let successes: Vec<(String, Option<NaiveDateTime>)> = with_conn!(conn, |c| sync_runs::table
+            .filter(
+                sync_runs::kind
+                    .eq(kind)
+                    .and(sync_runs::status.eq_any([RunStatus::Completed, RunStatus::RerunRequested]))
+            )
+            .group_by(sync_runs::tenant_id)
+            .select((sync_runs::tenant_id, max(sync_runs::finished_at)))
+            .load(c))?;
+        let successes: std::collections::HashMap<String, Option<NaiveDateTime>> = successes.into_iter().collect();
+        Ok(consented
+            .into_iter()
+            .map(|(tenant_id, consented_at)| {
+                let last_success = successes.get(&tenant_id).copied().flatten();
+                TenantFreshness { tenant_id, consented_at, last_success }
+            })
+            .collect())
     }
 }
