@@ -75,6 +75,13 @@ class Bench:
         wait_http(f"http://127.0.0.1:{self.collector_port}/healthz")
         return proc
 
+    def collector_at(self, port, **env):
+        """Another collector replica (a worker: Graph's notifications and the consent go to the first)."""
+        proc = subprocess.Popen([SUA, "collector"], env=dict(self.env, SUA_LISTEN=f"127.0.0.1:{port}", **env))
+        self.procs.append(proc)
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        return proc
+
     def stop(self, proc):
         proc.terminate()
         proc.wait(timeout=30)
