@@ -3,6 +3,7 @@
 
 pub mod findings;
 pub mod handlers;
+pub mod history;
 pub mod normalise;
 pub use sua_domain::prices;
 pub mod recompute;

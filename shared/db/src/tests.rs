@@ -300,6 +300,11 @@ fn analytics_tables_load(conn: &mut Conn<'_>) -> Result<(), DbError> {
     let _: Vec<PriceOverrideRow> = load!(price_overrides, PriceOverrideRow);
     let _: Vec<TenantSettingsRow> = load!(tenant_settings, TenantSettingsRow);
     let _: Vec<FindingRow> = load!(findings, FindingRow);
+    let _: Vec<TenantDayRow> = load!(tenant_daily, TenantDayRow);
+    let _: Vec<LicenceCostDayRow> = load!(licence_cost_daily, LicenceCostDayRow);
+    let _: Vec<SavingsDayRow> = load!(savings_daily, SavingsDayRow);
+    let _: Vec<DepartmentCostDayRow> = load!(department_cost_daily, DepartmentCostDayRow);
+    let _: Vec<RealisedSavingRow> = load!(realised_savings, RealisedSavingRow);
     let _: Vec<(String, i64, chrono::NaiveDateTime)> = with_conn!(&mut *conn, |c| crate::schema::data_versions::table
         .select((
             crate::schema::data_versions::tenant_id,
