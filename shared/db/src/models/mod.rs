@@ -56,6 +56,7 @@ pub mod pstn_calls;
 pub mod pstn_usage;
 pub mod rate_limits;
 pub mod realised_savings;
+pub mod retention;
 pub mod rollups;
 pub mod savings_daily;
 pub mod snapshots;
