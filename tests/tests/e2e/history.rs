@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::Datelike;
 use reqwest::Method;
 use serde_json::json;
+use sua_core::messages::{Envelope, LicenceSyncJobV1};
 use sua_db::models::TenantDayRow;
+use sua_graph_sim::catalog;
 use sua_graph_sim::{SimConfig, TenantSpec};
 use sua_portal_api::api::history::{Chargeback, RealisedSavings, Trends};
 use sua_tests::eventually;
@@ -104,5 +106,97 @@ async fn history(backend: Backend) {
     .await;
     let realised: RealisedSavings = portal.get_as(&format!("{base}/savings/realised"), &token).await;
     assert!(realised.items.is_empty(), "a price change realises nothing: {:?}", realised.items);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licence_removed_then_a_seat_given_up_realises_one_licence_on_the_day_the_seat_goes_on_postgresql() {
+    realised_over_days(Backend::Production).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licence_removed_then_a_seat_given_up_realises_one_licence_on_the_day_the_seat_goes_in_the_embedded_mode() {
+    realised_over_days(Backend::Embedded).await;
+}
+
+/// Waits for the tenant's aggregates of `day`, whose snapshot is not `previous`; returns its snapshot run.
+async fn aggregates_of(stack: &Stack, day: chrono::NaiveDate, previous: Option<&str>) -> String {
+    let (tenant, pool) = (stack.tenant(0), stack.deps.pool.clone());
+    let previous = previous.map(str::to_string);
+    let latest = || async {
+        let lookup = tenant.clone();
+        let rows = pool.run(move |conn| TenantDayRow::range(conn, &lookup, day, day)).await.unwrap();
+        rows.into_iter().next().map(|r| r.run_id).filter(|r| Some(r) != previous.as_ref())
+    };
+    eventually(&format!("analytics wrote the aggregates of {day}"), WAIT, || async { latest().await.is_some() }).await;
+    latest().await.unwrap()
+}
+
+/// The next day on the simulator's and sua's clocks, and that day's licence sync.
+async fn next_day_sync(stack: &Stack) -> chrono::NaiveDate {
+    let day = chrono::Duration::days(1);
+    stack.graph().advance_clock(day);
+    sua_core::clock::advance(day);
+    let today = sua_core::clock::today();
+    let job = LicenceSyncJobV1 { day: today, reason: "test".into() };
+    let envelope = Envelope::new(stack.tenant(0), None, &job).unwrap();
+    stack.broker.broker.publish_job(&envelope).await.unwrap();
+    today
+}
+
+async fn realised_over_days(backend: Backend) {
+    let users = 120u32;
+    let config = SimConfig {
+        tenants: vec![TenantSpec { users, entra_p1: true, concealed_names: false }],
+        calls_per_user: 0.0,
+        ..SimConfig::default()
+    };
+    let mut stack = Stack::start(backend, config, |_| {}).await;
+    stack.start_analytics().await;
+    let (status, _) = stack.onboard().await;
+    assert_eq!(status, 200);
+    let tenant = stack.tenant(0);
+    let model = stack.graph().tenant(&tenant).unwrap().clone();
+    let day1 = sua_core::clock::today();
+    let run1 = aggregates_of(&stack, day1, None).await;
+    let portal = Portal { url: stack.start_portal().await, http: stack.sim.http.clone() };
+    let token = stack.portal_token(&tenant, &["Portal.Reader"]);
+    let base = format!("/api/v1/tenants/{tenant}");
+
+    // A user with a disabled account holding Microsoft 365 E3, from the generator.
+    let e3 = &catalog::SPE_E3;
+    let holder = (0..users)
+        .map(|i| model.user(i))
+        .find(|u| !u.account_enabled && u.licences.iter().any(|(s, _)| s.id == e3.id))
+        .expect("the generator disables some E3 holders");
+    let price = list_price(e3.id);
+    let seats = model.subscriptions().iter().find(|s| s.sku.id == e3.id).unwrap().enabled as i64;
+
+    // Day 2: the admin removes the licence but keeps the seat: the money is still spent, nothing is realised.
+    model.remove_licence(holder.index, e3);
+    let day2 = next_day_sync(&stack).await;
+    let run2 = aggregates_of(&stack, day2, Some(&run1)).await;
+    let realised: RealisedSavings = portal.get_as(&format!("{base}/savings/realised?from={day1}"), &token).await;
+    assert!(realised.items.is_empty(), "a seat kept is no saving: {:?}", realised.items);
+
+    // Day 3: the seat count is lowered by one: one E3 licence is realised that day, at its list price.
+    model.lower_seats(e3, 1);
+    let day3 = next_day_sync(&stack).await;
+    aggregates_of(&stack, day3, Some(&run2)).await;
+    let realised: RealisedSavings = portal.get_as(&format!("{base}/savings/realised?from={day1}"), &token).await;
+    let items: Vec<_> =
+        realised.items.iter().map(|r| (r.day, r.sku_id.as_str(), r.units, r.monthly_amount.clone())).collect();
+    assert_eq!(items, vec![(day3, e3.id, 1, usd(price))]);
+    assert_eq!(realised.total, vec![usd(price)]);
+
+    // The trend shows the three days: E3 assigned one fewer from day 2, purchased one fewer from day 3.
+    let trends: Trends = portal.get_as(&format!("{base}/trends?from={day1}&to={day3}"), &token).await;
+    let e3_units: Vec<(chrono::NaiveDate, i64, i64)> = trends
+        .points
+        .iter()
+        .filter_map(|p| p.skus.iter().find(|s| s.sku_id == e3.id).map(|s| (p.day, s.purchased, s.assigned)))
+        .collect();
+    let assigned = model.subscriptions().iter().find(|s| s.sku.id == e3.id).unwrap().consumed as i64;
+    assert_eq!(e3_units, vec![(day1, seats, assigned + 1), (day2, seats, assigned), (day3, seats - 1, assigned)]);
     stack.stop().await;
 }
