@@ -3,9 +3,11 @@
 
 pub mod findings;
 pub mod handlers;
+pub mod history;
 pub mod normalise;
 pub use sua_domain::prices;
 pub mod recompute;
+pub mod retention;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -55,6 +57,8 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
         let interval = Duration::from_millis(config.analytics.recompute_interval_ms.max(10));
         let (pool, stop) = (deps.pool.clone(), running.stop_token());
         running.spawn("recompute", recompute::run(pool, interval, metrics, stop));
+        let (pool, stop) = (deps.pool.clone(), running.stop_token());
+        running.spawn("retention", retention::run(pool, config.analytics.retention_days, stop));
     }
     Ok(running)
 }

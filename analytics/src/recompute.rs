@@ -5,11 +5,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use prometheus::{IntCounterVec, Registry};
-use sua_db::models::{FindingRow, PriceOverrideRow, PstnCallRow, SnapshotRow, TenantSettingsRow, findings, rollups};
+use sua_db::models::{
+    DepartmentCostDayRow, FindingRow, LicenceCostDayRow, PriceOverrideRow, PstnCallRow, RealisedSavingRow,
+    SavingsDayRow, SnapshotRow, TenantDayRow, TenantSettingsRow, findings, rollups,
+};
 use sua_db::{Conn, DbError, Pool};
 use tokio_util::sync::CancellationToken;
 
 use crate::findings::{Inputs, Settings, compute};
+use crate::history;
 use sua_domain::prices::PriceBook;
 
 /// Keys recomputed per pass before marks are looked up again.
@@ -34,7 +38,8 @@ impl Metrics {
     }
 }
 
-/// Recomputes one tenant's findings from its current snapshot (none without one); inside a transaction.
+/// Recomputes one tenant's findings from its current snapshot (none without one), records the savings realised
+/// since its previous findings and replaces today's aggregates; inside a transaction.
 pub fn recompute_findings(conn: &mut Conn<'_>, tenant_id: &str) -> Result<usize, DbError> {
     findings::take_marks(conn, tenant_id)?;
     let Some(snapshot) = SnapshotRow::current(conn, tenant_id)? else {
@@ -47,6 +52,7 @@ pub fn recompute_findings(conn: &mut Conn<'_>, tenant_id: &str) -> Result<usize,
     let prices = PriceBook::for_tenant(&PriceOverrideRow::for_tenant(conn, tenant_id)?);
     let settings = Settings::from_row(TenantSettingsRow::find(conn, tenant_id)?.as_ref());
     let as_of = snapshot.completed_at.or(snapshot.current_at).unwrap_or(snapshot.created_at);
+    let computed_at = sua_db::now();
     let rows = compute(&Inputs {
         tenant_id,
         run_id: &snapshot.run_id,
@@ -56,9 +62,42 @@ pub fn recompute_findings(conn: &mut Conn<'_>, tenant_id: &str) -> Result<usize,
         last_pstn_call: &last_pstn_call,
         prices: &prices,
         settings: &settings,
-        computed_at: sua_db::now(),
+        computed_at,
     });
+    let old = FindingRow::for_tenant(conn, tenant_id)?;
+    let old_skus = match old.first() {
+        Some(f) if f.run_id != snapshot.run_id => SnapshotRow::skus(conn, &f.run_id)?,
+        _ => data.skus.clone(),
+    };
+    let realised = history::realised(&history::Change {
+        tenant_id,
+        day: snapshot.day,
+        old: &old,
+        old_skus: &old_skus,
+        new: &rows,
+        snapshot: &data,
+        prices: &prices,
+        recorded_at: computed_at,
+    });
+    RealisedSavingRow::record(conn, &realised)?;
     FindingRow::replace(conn, tenant_id, &rows)?;
+    let today = sua_core::clock::today();
+    let day = history::day(&history::DayInputs {
+        tenant_id,
+        day: today,
+        run_id: &snapshot.run_id,
+        as_of,
+        snapshot: &data,
+        sign_in_measured: snapshot.sign_in_activity,
+        findings: &rows,
+        prices: &prices,
+        settings: &settings,
+        computed_at,
+    });
+    TenantDayRow::replace(conn, &day.tenant)?;
+    LicenceCostDayRow::replace(conn, tenant_id, today, &day.licences)?;
+    SavingsDayRow::replace(conn, tenant_id, today, &day.savings)?;
+    DepartmentCostDayRow::replace(conn, tenant_id, today, &day.departments)?;
     Ok(rows.len())
 }
 

@@ -60,6 +60,7 @@ pub struct AppState {
         (name = "users", description = "Users and their licences"),
         (name = "findings", description = "Where licence money is wasted"),
         (name = "calls", description = "How people call, and how well"),
+        (name = "history", description = "Trends per day, savings realised, cost per department"),
         (name = "reports", description = "Every list as CSV or XLSX"),
         (name = "prices", description = "Price book, thresholds and their audit log"),
         (name = "onboarding", description = "Inviting customers (operators)")
@@ -107,6 +108,9 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .service(calls::get_usage)
         .service(calls::get_quality)
         .service(pstn::get_pstn)
+        .service(history::get_trends)
+        .service(history::get_realised)
+        .service(history::get_chargeback)
         .service(reports::get_report)
         .service(prices::get_prices)
         .service(prices::put_prices)

@@ -179,6 +179,10 @@ pub struct Dashboard {
     pub assigned_units: i64,
     pub calls_last_30_days: super::calls::UsageCounts,
     pub feed_state: String,
+    /// Savings realised (licences removed, seat counts lowered) this month, per month, per currency.
+    pub realised_savings_this_month: Vec<Money>,
+    /// Every saving realised so far, per month, per currency.
+    pub realised_savings_total: Vec<Money>,
 }
 
 pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> Result<Dashboard, DbError> {
@@ -198,7 +202,10 @@ pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> 
     for d in &days {
         calls.add(d);
     }
+    let (realised_month, realised_total) = super::history::realised_totals(conn, Some(&tenant.id))?;
     Ok(Dashboard {
+        realised_savings_this_month: realised_month,
+        realised_savings_total: realised_total,
         tenant_id: tenant.id.clone(),
         display_name: tenant.display_name.clone(),
         purchased_units: licences.skus.iter().map(|s| s.purchased).sum(),

@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod findings;
+pub mod history;
 pub mod licences;
 pub mod onboarding;
 pub mod prices;

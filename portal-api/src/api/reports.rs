@@ -27,6 +27,8 @@ enum Report {
     CallUsage,
     CallQuality,
     PstnUsage,
+    Trends,
+    Chargeback,
 }
 
 impl Report {
@@ -39,6 +41,8 @@ impl Report {
             Report::CallUsage => Box::new(super::calls::UsageExport::from_query(query)?),
             Report::CallQuality => Box::new(super::calls::QualityExport::from_query(query)?),
             Report::PstnUsage => Box::new(super::pstn::PstnExport::from_query(query)?),
+            Report::Trends => Box::new(super::history::TrendsExport::from_query(query)?),
+            Report::Chargeback => Box::new(super::history::ChargebackExport::from_query(query)?),
         })
     }
 
@@ -49,13 +53,16 @@ impl Report {
         ("call-usage", Report::CallUsage),
         ("call-quality", Report::CallQuality),
         ("pstn-usage", Report::PstnUsage),
+        ("trends", Report::Trends),
+        ("chargeback", Report::Chargeback),
     ];
 }
 
-/// A list as a file: `licences`, `users`, `findings`, `call-usage`, `call-quality` or `pstn-usage`, as `.csv` or
-/// `.xlsx`, with the filters of the list it exports (users: `licensed`, `sku`, `department`, `inactive_days`,
-/// `enabled`, `search`, `sort`, `order`; findings: `kind`, `sku`, `user`, `department`; call-usage and
-/// pstn-usage: `from`, `to`, `group_by`; call-quality: `from`, `to`). Money is in major units with its currency
+/// A list as a file: `licences`, `users`, `findings`, `call-usage`, `call-quality`, `pstn-usage`, `trends` or
+/// `chargeback`, as `.csv` or `.xlsx`, with the filters of the list it exports (users: `licensed`, `sku`,
+/// `department`, `inactive_days`, `enabled`, `search`, `sort`, `order`; findings: `kind`, `sku`, `user`,
+/// `department`; call-usage and pstn-usage: `from`, `to`, `group_by`; call-quality and trends: `from`, `to`;
+/// chargeback: `month`). Money is in major units with its currency
 /// beside it (in XLSX a number in that currency's format), dates and instants (UTC) are dates, flags are
 /// booleans. `pstn-usage` has a row per group, source (`pstn` for Calling Plans, `direct_routing`) and currency,
 /// so that no amount is summed across currencies.

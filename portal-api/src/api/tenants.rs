@@ -110,6 +110,9 @@ pub struct TenantMoney {
     pub monthly_savings: Vec<Money>,
     pub monthly_costs_at_risk: Vec<Money>,
     pub findings: i64,
+    /// Savings realised this month and in total, per month, per currency.
+    pub realised_savings_this_month: Vec<Money>,
+    pub realised_savings_total: Vec<Money>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
@@ -119,6 +122,8 @@ pub struct AllTenants {
     pub monthly_licence_cost: Vec<Money>,
     pub monthly_savings: Vec<Money>,
     pub monthly_costs_at_risk: Vec<Money>,
+    pub realised_savings_this_month: Vec<Money>,
+    pub realised_savings_total: Vec<Money>,
 }
 
 /// A tenant's money from its current snapshot and findings (the collector's fields left empty).
@@ -126,7 +131,10 @@ fn money_of(conn: &mut sua_db::Conn<'_>, tenant_id: &str) -> Result<TenantMoney,
     let licences = super::licences::load(conn, tenant_id)?;
     let totals = views::finding_totals(conn, tenant_id)?;
     let (savings, risk) = super::money_by_effect(&totals);
+    let (realised_month, realised_total) = super::history::realised_totals(conn, Some(tenant_id))?;
     Ok(TenantMoney {
+        realised_savings_this_month: realised_month,
+        realised_savings_total: realised_total,
         tenant_id: tenant_id.to_string(),
         display_name: String::new(),
         consent_state: String::new(),
@@ -154,6 +162,7 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
     let (tenants, versions) =
         state.pool.run(|conn| -> Result<_, DbError> { Ok((TenantRow::list(conn)?, DataVersion::all(conn)?)) }).await?;
     let mut all = (Totals::default(), Totals::default(), Totals::default());
+    let mut realised = (Totals::default(), Totals::default());
     let mut items = Vec::with_capacity(tenants.len());
     for tenant in tenants {
         let version = versions.get(&tenant.id).copied().unwrap_or(0);
@@ -163,6 +172,8 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
         all.0.add_all(&money.monthly_licence_cost);
         all.1.add_all(&money.monthly_savings);
         all.2.add_all(&money.monthly_costs_at_risk);
+        realised.0.add_all(&money.realised_savings_this_month);
+        realised.1.add_all(&money.realised_savings_total);
         items.push(TenantMoney {
             tenant_id: tenant.id,
             display_name: tenant.display_name,
@@ -176,6 +187,8 @@ pub async fn get_summary(state: State, principal: Principal, req: HttpRequest) -
         monthly_licence_cost: all.0.monies(),
         monthly_savings: all.1.monies(),
         monthly_costs_at_risk: all.2.monies(),
+        realised_savings_this_month: realised.0.monies(),
+        realised_savings_total: realised.1.monies(),
     };
     Ok(cached_json(&req, &body))
 }

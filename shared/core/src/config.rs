@@ -171,11 +171,21 @@ pub struct AnalyticsConfig {
     pub write_batch_max: usize,
     /// Call-record transactions running at once per replica.
     pub writers: usize,
+    /// Normalised call data (call records and their sessions, segments, streams, participants, PSTN calls) older
+    /// than this many days is deleted; the daily rollups and aggregates are kept. Graph itself keeps 30.
+    pub retention_days: i64,
 }
 
 impl Default for AnalyticsConfig {
     fn default() -> Self {
-        Self { recompute: true, recompute_interval_ms: 500, prefetch: 256, write_batch_max: 64, writers: 4 }
+        Self {
+            recompute: true,
+            recompute_interval_ms: 500,
+            prefetch: 256,
+            write_batch_max: 64,
+            writers: 4,
+            retention_days: 400,
+        }
     }
 }
 
@@ -482,6 +492,9 @@ impl Config {
         if self.analytics.prefetch == 0 || self.analytics.writers == 0 || self.analytics.write_batch_max == 0 {
             problems
                 .push("analytics.prefetch, analytics.writers and analytics.write_batch_max must be at least 1".into());
+        }
+        if self.analytics.retention_days < 31 {
+            problems.push("analytics.retention_days must be at least 31 (Graph keeps call records 30 days)".into());
         }
         if self.amqp.prefetch == 0 {
             problems.push("amqp.prefetch must be at least 1".into());

@@ -477,6 +477,75 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_daily (tenant_id, day) {
+        tenant_id -> Text,
+        day -> Date,
+        run_id -> Text,
+        users -> BigInt,
+        licensed_users -> BigInt,
+        active_users -> Nullable<BigInt>,
+        computed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    licence_cost_daily (tenant_id, day, sku_id) {
+        tenant_id -> Text,
+        day -> Date,
+        sku_id -> Text,
+        sku_part_number -> Text,
+        purchased -> BigInt,
+        assigned -> BigInt,
+        available -> BigInt,
+        currency -> Text,
+        unit_price_minor -> Nullable<BigInt>,
+        cost_minor -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    savings_daily (tenant_id, day, kind, effect, currency) {
+        tenant_id -> Text,
+        day -> Date,
+        kind -> Text,
+        effect -> Text,
+        currency -> Text,
+        findings -> BigInt,
+        units -> BigInt,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    department_cost_daily (tenant_id, day, department, sku_id) {
+        tenant_id -> Text,
+        day -> Date,
+        department -> Text,
+        sku_id -> Text,
+        sku_part_number -> Text,
+        calling_plan -> Bool,
+        units -> BigInt,
+        currency -> Text,
+        cost_minor -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    realised_savings (tenant_id, day, sku_id, kind) {
+        tenant_id -> Text,
+        day -> Date,
+        sku_id -> Text,
+        kind -> Text,
+        sku_part_number -> Text,
+        units -> BigInt,
+        currency -> Text,
+        amount_minor -> BigInt,
+        description -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sync_runs -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -514,5 +583,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     findings,
     audit_log,
     installation,
-    data_versions
+    data_versions,
+    tenant_daily,
+    licence_cost_daily,
+    savings_daily,
+    department_cost_daily,
+    realised_savings
 );

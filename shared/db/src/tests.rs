@@ -300,6 +300,11 @@ fn analytics_tables_load(conn: &mut Conn<'_>) -> Result<(), DbError> {
     let _: Vec<PriceOverrideRow> = load!(price_overrides, PriceOverrideRow);
     let _: Vec<TenantSettingsRow> = load!(tenant_settings, TenantSettingsRow);
     let _: Vec<FindingRow> = load!(findings, FindingRow);
+    let _: Vec<TenantDayRow> = load!(tenant_daily, TenantDayRow);
+    let _: Vec<LicenceCostDayRow> = load!(licence_cost_daily, LicenceCostDayRow);
+    let _: Vec<SavingsDayRow> = load!(savings_daily, SavingsDayRow);
+    let _: Vec<DepartmentCostDayRow> = load!(department_cost_daily, DepartmentCostDayRow);
+    let _: Vec<RealisedSavingRow> = load!(realised_savings, RealisedSavingRow);
     let _: Vec<(String, i64, chrono::NaiveDateTime)> = with_conn!(&mut *conn, |c| crate::schema::data_versions::table
         .select((
             crate::schema::data_versions::tenant_id,
@@ -497,5 +502,28 @@ fn every_write_the_portal_shows_moves_the_tenants_data_version_on_and_no_other_t
         assert_eq!(version(conn), 6, "{backend}: thresholds changed");
         assert_eq!(DataVersion::of(conn, "t2").unwrap(), 0, "{backend}: another tenant's version stays");
         assert_eq!(DataVersion::all(conn).unwrap().into_iter().collect::<Vec<_>>(), [("t1".to_string(), 6)]);
+    });
+}
+
+#[test]
+fn retention_deletes_old_call_records_in_batches_and_keeps_recent_ones() {
+    with_each_backend(|backend, conn| {
+        let today = now().date();
+        let mut rows = Vec::new();
+        for (i, age) in [500, 450, 401, 10].iter().enumerate() {
+            let mut row = record(1, "{}");
+            row.id = format!("call-{i}");
+            row.day = Some(today - Duration::days(*age));
+            rows.push(row);
+        }
+        with_conn!(&mut *conn, |c| diesel::insert_into(call_records::table).values(&rows).execute(c)).unwrap();
+        let before = today - Duration::days(400);
+        let first = conn.transaction(|tx| crate::models::retention::delete_batch(tx, before, 2)).unwrap();
+        assert_eq!(first, (2, 0), "{backend}: one batch deletes at most its size");
+        let second = conn.transaction(|tx| crate::models::retention::delete_batch(tx, before, 2)).unwrap();
+        assert_eq!(second, (1, 0), "{backend}");
+        let left: Vec<String> =
+            with_conn!(&mut *conn, |c| call_records::table.select(call_records::id).load(c)).unwrap();
+        assert_eq!(left, vec!["call-3".to_string()], "{backend}: the recent call stays");
     });
 }

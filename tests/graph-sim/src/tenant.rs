@@ -207,6 +207,17 @@ pub struct TenantModel {
     /// The generator's "now": sign-in ages and creation dates count back from it.
     pub clock: DateTime<Utc>,
     sku_counts: Vec<(&'static Sku, u64)>,
+    /// What an admin changed since the tenant was generated (shared by every clone of the model).
+    changes: std::sync::Arc<std::sync::RwLock<Changes>>,
+}
+
+/// Changes an admin made to a generated tenant: licences removed from users, seat counts lowered.
+#[derive(Debug, Default)]
+struct Changes {
+    /// `(user index, SKU id)`.
+    removed: Vec<(u32, &'static str)>,
+    /// Units taken off a SKU's `prepaidUnits.enabled`.
+    seats_lowered: Vec<(&'static str, u64)>,
 }
 
 impl TenantModel {
@@ -228,6 +239,7 @@ impl TenantModel {
             codec,
             clock,
             sku_counts: Vec::new(),
+            changes: Default::default(),
         };
         tenant.sku_counts = tenant.count_assignments();
         tenant
@@ -245,9 +257,27 @@ impl TenantModel {
         counts
     }
 
-    /// Assigned units per SKU (`consumedUnits`), computed once by walking every user.
+    fn changes(&self) -> std::sync::RwLockReadGuard<'_, Changes> {
+        self.changes.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Removes a licence from a user, as an admin would in the Microsoft 365 admin centre.
+    pub fn remove_licence(&self, user: u32, sku: &'static Sku) {
+        let mut changes = self.changes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.removed.push((user, sku.id));
+    }
+
+    /// Lowers a SKU's purchased units by `by`.
+    pub fn lower_seats(&self, sku: &'static Sku, by: u64) {
+        let mut changes = self.changes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.seats_lowered.push((sku.id, by));
+    }
+
+    /// Assigned units per SKU (`consumedUnits`), computed once by walking every user, less the licences removed.
     pub fn assigned(&self, sku: &Sku) -> u64 {
-        self.sku_counts.iter().find(|(s, _)| s.id == sku.id).map_or(0, |(_, n)| *n)
+        let generated = self.sku_counts.iter().find(|(s, _)| s.id == sku.id).map_or(0, |(_, n)| *n);
+        let removed = self.changes().removed.iter().filter(|(_, s)| *s == sku.id).count() as u64;
+        generated.saturating_sub(removed)
     }
 
     /// The SKUs the tenant subscribes to, with `(enabled, warning, suspended)` prepaid units and capability status.
@@ -279,6 +309,13 @@ impl TenantModel {
                 SkuSubscription { sku, consumed, enabled: consumed + slack, warning: 0, suspended: 0 }
             };
             subs.push(sub);
+        }
+        let changes = self.changes();
+        for sub in &mut subs {
+            sub.consumed =
+                sub.consumed.saturating_sub(changes.removed.iter().filter(|(_, s)| *s == sub.sku.id).count() as u64);
+            let lowered: u64 = changes.seats_lowered.iter().filter(|(s, _)| *s == sub.sku.id).map(|(_, n)| n).sum();
+            sub.enabled = sub.enabled.saturating_sub(lowered);
         }
         subs
     }
@@ -359,7 +396,8 @@ impl TenantModel {
             self.clock - Duration::days(rng.range(30, 1500)) - Duration::minutes(rng.range(0, 1439))
         };
         let profile = self.profile(&mut rng, guest);
-        let licences = self.licences(profile);
+        let mut licences = self.licences(profile);
+        licences.retain(|(sku, _)| !self.changes().removed.contains(&(index, sku.id)));
         let roll = rng.unit();
         let sign_in = if new_account && rng.chance(0.5) {
             SignIn::Never

@@ -11,6 +11,7 @@ mod callrecords;
 mod demo;
 mod disruptive;
 mod freshness;
+mod history;
 mod hostile_input;
 mod licence_sync;
 mod observability;

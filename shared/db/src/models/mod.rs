@@ -47,16 +47,22 @@ pub mod call_records;
 pub mod callrecord_fetches;
 pub mod collection_cursors;
 pub mod data_versions;
+pub mod department_cost_daily;
 pub mod findings;
 pub mod installation;
 pub mod invitations;
+pub mod licence_cost_daily;
 pub mod pstn_calls;
 pub mod pstn_usage;
 pub mod rate_limits;
+pub mod realised_savings;
+pub mod retention;
 pub mod rollups;
+pub mod savings_daily;
 pub mod snapshots;
 pub mod subscriptions;
 pub mod sync_runs;
+pub mod tenant_daily;
 pub mod tenants;
 
 pub use audit_log::{AuditRow, NewAudit};
@@ -66,12 +72,17 @@ pub use call_records::{
 };
 pub use callrecord_fetches::CallRecordFetchRow;
 pub use data_versions::DataVersion;
+pub use department_cost_daily::DepartmentCostDayRow;
 pub use findings::{FindingRow, PriceOverrideRow, TenantSettingsRow};
 pub use invitations::InvitationRow;
+pub use licence_cost_daily::LicenceCostDayRow;
 pub use pstn_calls::PstnCallRow;
+pub use realised_savings::RealisedSavingRow;
+pub use savings_daily::SavingsDayRow;
 pub use snapshots::{
     AssignmentRow, SkuPlanRow, SkuRow, SnapshotData, SnapshotPartRow, SnapshotRow, TeamsActivityRow, UserRow,
 };
 pub use subscriptions::SubscriptionRow;
 pub use sync_runs::{StartOutcome, SyncRunRow};
+pub use tenant_daily::TenantDayRow;
 pub use tenants::TenantRow;
