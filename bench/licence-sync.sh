@@ -9,5 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${1:-100000}
 scripts/services >/dev/null
-cargo build --release --bin sua --bin sua-graph-paging >/dev/null 2>&1
+cargo build --release -p sua --bin sua >/dev/null 2>&1
+cargo build --release -p sua-bench --bin sua-graph-paging >/dev/null 2>&1
 exec python3 bench/licence_sync.py "$USERS"
