@@ -42,9 +42,9 @@ try:
             fetched, still_since = now, time.time()
         time.sleep(1)
     requests = json.loads(wait_http(f"{bench.base}/_sim/requests"))
-    graph = [r for r in requests if r["endpoint"] not in ("Control", "Token", "AdminConsent", "Discovery")]
+    graph = [r for r in requests if r["endpoint"] not in ("control", "token", "admin_consent", "discovery")]
     throttled = Counter(r["endpoint"] for r in graph if r["status"] == 429)
-    sign_ins = [r for r in graph if r["endpoint"] == "Users" and "signinactivity" in r["query"].lower()]
+    sign_ins = [r for r in graph if r["endpoint"] == "users" and "signinactivity" in r["query"].lower()]
     admitted = [r for r in sign_ins if r["status"] != 429]
     from datetime import datetime
     at = lambda r: datetime.fromisoformat(r["at"].replace("Z", "+00:00")).timestamp()
