@@ -98,6 +98,9 @@ pub fn recompute_findings(conn: &mut Conn<'_>, tenant_id: &str) -> Result<usize,
     LicenceCostDayRow::replace(conn, tenant_id, today, &day.licences)?;
     SavingsDayRow::replace(conn, tenant_id, today, &day.savings)?;
     DepartmentCostDayRow::replace(conn, tenant_id, today, &day.departments)?;
+    // This month's calls and charges (and any counted before the tenant had a snapshot) go to this snapshot's
+    // departments.
+    rollups::reassign_departments(conn, tenant_id, chrono::Datelike::with_day(&today, 1).unwrap_or(today))?;
     Ok(rows.len())
 }
 

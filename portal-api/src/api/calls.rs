@@ -137,10 +137,7 @@ pub fn load(
             }
             rows.into_iter().map(item).collect()
         }
-        GroupBy::Department => {
-            let run = current_run(conn, tenant_id)?;
-            views::usage_by_department(conn, tenant_id, &run, from, to)?.into_iter().map(item).collect()
-        }
+        GroupBy::Department => views::usage_by_department(conn, tenant_id, from, to)?.into_iter().map(item).collect(),
     };
     Ok(Usage { tenant_id: tenant_id.to_string(), from, to, group_by, items, totals, next_cursor })
 }

@@ -402,9 +402,7 @@ pub fn chargeback(
     let day = TenantDayRow::last_day(conn, tenant_id, first, last)?;
     let mut departments: BTreeMap<String, Charges> = BTreeMap::new();
     let name = |d: &str| if d.is_empty() { UNASSIGNED.to_string() } else { d.to_string() };
-    let mut run_id = None;
     if let Some(day) = day {
-        run_id = TenantDayRow::range(conn, tenant_id, day, day)?.into_iter().next().map(|r| r.run_id);
         for row in DepartmentCostDayRow::of_day(conn, tenant_id, day)? {
             let charges = departments.entry(name(&row.department)).or_default();
             if let Some(cost) = row.cost_minor {
@@ -420,13 +418,9 @@ pub fn chargeback(
             });
         }
     }
-    // Calls are charged to the department the user had in the snapshot the licences come from (the current one
-    // when the month has no aggregates yet).
-    let run_id = match run_id {
-        Some(r) => Some(r),
-        None => sua_db::models::SnapshotRow::current(conn, tenant_id)?.map(|s| s.run_id),
-    };
-    for row in pstn_usage::by_department(conn, tenant_id, run_id.as_deref().unwrap_or(""), first, last)? {
+    // Calls are charged to the departments of the month's latest snapshot (analytics attributes each day when it
+    // counts it, and again for the current month when a new snapshot becomes current).
+    for row in pstn_usage::by_charged_department(conn, tenant_id, first, last)? {
         departments.entry(name(&row.key)).or_default().pstn.add(&row.currency, row.charge_minor);
     }
     let (mut licence, mut calling, mut pstn, mut total) =

@@ -196,7 +196,18 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgSetup {
             "SET search_path TO {SEARCH_PATH}; SET statement_timeout = {}; SET TIME ZONE 'UTC';",
             self.statement_timeout_secs * 1000
         );
-        conn.batch_execute(&sql).map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(&sql).map_err(diesel::r2d2::Error::QueryError)?;
+        // Every statement with its binds at TRACE under `sua_db::statements` (for finding what a request asks the
+        // database; bench/portal-read.sh replays them in psql). Off unless that target is enabled.
+        if tracing::enabled!(target: "sua_db::statements", tracing::Level::TRACE) {
+            use diesel::connection::{Connection, InstrumentationEvent};
+            conn.set_instrumentation(|event: InstrumentationEvent<'_>| {
+                if let InstrumentationEvent::StartQuery { query, .. } = event {
+                    tracing::trace!(target: "sua_db::statements", sql = %query, "statement");
+                }
+            });
+        }
+        Ok(())
     }
 }
 

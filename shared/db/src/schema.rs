@@ -548,6 +548,62 @@ diesel::table! {
 
 diesel::joinable!(sync_runs -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
+diesel::table! {
+    pstn_usage_tenant_daily (tenant_id, day, source, currency) {
+        tenant_id -> Text,
+        day -> Date,
+        source -> Text,
+        currency -> Text,
+        calls -> BigInt,
+        seconds -> BigInt,
+        charge_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    pstn_department_daily (tenant_id, day, department, source, currency) {
+        tenant_id -> Text,
+        day -> Date,
+        department -> Text,
+        source -> Text,
+        currency -> Text,
+        run_id -> Text,
+        calls -> BigInt,
+        seconds -> BigInt,
+        charge_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    call_usage_department_daily (tenant_id, day, department) {
+        tenant_id -> Text,
+        day -> Date,
+        department -> Text,
+        run_id -> Text,
+        calls -> BigInt,
+        group_calls -> BigInt,
+        peer_calls -> BigInt,
+        seconds -> BigInt,
+        video_calls -> BigInt,
+        pstn_calls -> BigInt,
+        streams -> BigInt,
+        poor_streams -> BigInt,
+    }
+}
+
+diesel::table! {
+    finding_totals (tenant_id, kind, effect, sku_id, currency) {
+        tenant_id -> Text,
+        kind -> Text,
+        effect -> Text,
+        sku_id -> Text,
+        currency -> Text,
+        findings -> BigInt,
+        units -> BigInt,
+        amount_minor -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     invitations,
@@ -576,11 +632,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     call_usage_daily,
     call_usage_tenant_daily,
     pstn_usage_daily,
+    pstn_usage_tenant_daily,
+    pstn_department_daily,
+    call_usage_department_daily,
     rollup_marks,
     findings_marks,
     price_overrides,
     tenant_settings,
     findings,
+    finding_totals,
     audit_log,
     installation,
     data_versions,

@@ -297,9 +297,13 @@ fn analytics_tables_load(conn: &mut Conn<'_>) -> Result<(), DbError> {
     let _: Vec<rollups::UserDayUsage> = load!(call_usage_daily, rollups::UserDayUsage);
     let _: Vec<rollups::TenantDayUsage> = load!(call_usage_tenant_daily, rollups::TenantDayUsage);
     let _: Vec<rollups::PstnDayUsage> = load!(pstn_usage_daily, rollups::PstnDayUsage);
+    let _: Vec<rollups::PstnTenantDayUsage> = load!(pstn_usage_tenant_daily, rollups::PstnTenantDayUsage);
+    let _: Vec<rollups::PstnDepartmentDayUsage> = load!(pstn_department_daily, rollups::PstnDepartmentDayUsage);
+    let _: Vec<rollups::DepartmentDayUsage> = load!(call_usage_department_daily, rollups::DepartmentDayUsage);
     let _: Vec<PriceOverrideRow> = load!(price_overrides, PriceOverrideRow);
     let _: Vec<TenantSettingsRow> = load!(tenant_settings, TenantSettingsRow);
     let _: Vec<FindingRow> = load!(findings, FindingRow);
+    let _: Vec<crate::models::FindingTotalRow> = load!(finding_totals, crate::models::FindingTotalRow);
     let _: Vec<TenantDayRow> = load!(tenant_daily, TenantDayRow);
     let _: Vec<LicenceCostDayRow> = load!(licence_cost_daily, LicenceCostDayRow);
     let _: Vec<SavingsDayRow> = load!(savings_daily, SavingsDayRow);
@@ -525,5 +529,281 @@ fn retention_deletes_old_call_records_in_batches_and_keeps_recent_ones() {
         let left: Vec<String> =
             with_conn!(&mut *conn, |c| call_records::table.select(call_records::id).load(c)).unwrap();
         assert_eq!(left, vec!["call-3".to_string()], "{backend}: the recent call stays");
+    });
+}
+
+fn finding(
+    tenant: &str,
+    id: &str,
+    kind: &str,
+    sku: Option<&str>,
+    money: Option<(i64, &str)>,
+) -> crate::models::FindingRow {
+    crate::models::FindingRow {
+        tenant_id: tenant.into(),
+        id: id.into(),
+        run_id: "run-1".into(),
+        kind: kind.into(),
+        user_id: Some(id.into()),
+        user_principal_name: None,
+        department: None,
+        sku_id: sku.map(Into::into),
+        sku_part_number: sku.map(Into::into),
+        units: 1,
+        effect: if kind == "over_assigned" { "cost".into() } else { "saving".into() },
+        amount_minor: money.map(|(a, _)| a),
+        currency: money.map(|(_, c)| c.into()),
+        evidence: "{}".into(),
+        computed_at: now(),
+    }
+}
+
+#[test]
+fn finding_totals_are_written_with_the_findings_and_replaced_with_them() {
+    use crate::models::{FindingRow, FindingTotalRow};
+    with_each_backend(|backend, conn| {
+        let rows = vec![
+            finding("t1", "a", "inactive_user", Some("e3"), Some((3600, "USD"))),
+            finding("t1", "b", "inactive_user", Some("e3"), Some((3600, "USD"))),
+            finding("t1", "c", "inactive_user", Some("e5"), Some((5700, "EUR"))),
+            finding("t1", "d", "never_signed_in", Some("x"), None),
+            finding("t1", "e", "over_assigned", None, None),
+        ];
+        conn.transaction(|tx| FindingRow::replace(tx, "t1", &rows)).unwrap();
+        conn.transaction(|tx| FindingRow::replace(tx, "t2", &rows[..1])).unwrap();
+        let totals: Vec<(String, String, String, i64, i64)> = FindingTotalRow::for_tenant(conn, "t1")
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.kind, t.sku_id, t.currency, t.findings, t.amount_minor))
+            .collect();
+        let expected = vec![
+            ("inactive_user".to_string(), "e3".to_string(), "USD".to_string(), 2, 7200),
+            ("inactive_user".into(), "e5".into(), "EUR".into(), 1, 5700),
+            ("never_signed_in".into(), "x".into(), "".into(), 1, 0),
+            ("over_assigned".into(), "".into(), "".into(), 1, 0),
+        ];
+        assert_eq!(totals, expected, "{backend}");
+        // What the portal reads: per kind and currency, and the waste per SKU.
+        let kinds = crate::views::finding_totals(conn, "t1").unwrap();
+        assert_eq!(
+            kinds.iter().map(|k| (k.kind.as_str(), k.findings)).collect::<Vec<_>>(),
+            [("inactive_user", 1), ("inactive_user", 2), ("never_signed_in", 1), ("over_assigned", 1)]
+        );
+        let waste = crate::views::waste_by_sku(conn, "t1").unwrap();
+        assert_eq!(
+            waste.iter().map(|w| (w.sku_id.as_str(), w.currency.as_str(), w.amount_minor)).collect::<Vec<_>>(),
+            [("e3", "USD", 7200), ("e5", "EUR", 5700), ("x", "", 0)]
+        );
+        // A recompute replaces them: one finding left.
+        conn.transaction(|tx| FindingRow::replace(tx, "t1", &rows[2..3])).unwrap();
+        let totals = FindingTotalRow::for_tenant(conn, "t1").unwrap();
+        assert_eq!(totals.len(), 1, "{backend}");
+        assert_eq!((totals[0].sku_id.as_str(), totals[0].amount_minor), ("e5", 5700));
+        assert_eq!(FindingTotalRow::for_tenant(conn, "t2").unwrap().len(), 1, "{backend}: other tenants untouched");
+    });
+}
+
+#[test]
+fn users_by_last_sign_in_page_through_nulls_and_equal_instants_in_both_directions() {
+    use crate::models::{SnapshotRow, UserRow};
+    use crate::views::{UserFilter, UserSort, users_page};
+    let day = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap().and_hms_opt(1, 30, 0).unwrap();
+    // 23 users: every third never signed in, the rest on four instants (so many share one).
+    let users: Vec<UserRow> = (0..23)
+        .map(|i| UserRow {
+            run_id: "run-1".into(),
+            tenant_id: "t1".into(),
+            id: format!("u{i:02}"),
+            user_principal_name: format!("u{i}@example.com"),
+            display_name: format!("User {i}"),
+            mail: None,
+            department: None,
+            job_title: None,
+            office_location: None,
+            country: None,
+            usage_location: None,
+            account_enabled: Some(true),
+            user_type: None,
+            created_at: None,
+            last_successful_sign_in: (i % 3 != 0).then(|| day - Duration::hours(i64::from((i * 7) % 4))),
+            last_sign_in: None,
+            licences: 1,
+        })
+        .collect();
+    let mut expected: Vec<(Option<chrono::NaiveDateTime>, String)> =
+        users.iter().map(|u| (u.last_successful_sign_in, u.id.clone())).collect();
+    expected.sort();
+    let ascending: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    with_each_backend(|backend, conn| {
+        SnapshotRow::insert_users(conn, &users, &[]).unwrap();
+        for descending in [false, true] {
+            for limit in [1, 4, 5, 100] {
+                let mut after = None;
+                let mut seen = Vec::new();
+                loop {
+                    let page = users_page(
+                        conn,
+                        "run-1",
+                        &UserFilter::default(),
+                        UserSort::LastSignIn,
+                        descending,
+                        after.as_ref(),
+                        limit,
+                    )
+                    .unwrap();
+                    seen.extend(page.rows.iter().map(|(u, _)| u.id.clone()));
+                    match page.rows.last() {
+                        Some((u, key)) if page.rows.len() as i64 == limit => {
+                            assert_eq!(crate::views::parse_sign_in_key(key), Some(u.last_successful_sign_in));
+                            after = Some(crate::views::Keyset { key: key.clone(), id: u.id.clone() });
+                        }
+                        _ => break,
+                    }
+                }
+                let want: Vec<String> =
+                    if descending { ascending.iter().rev().cloned().collect() } else { ascending.clone() };
+                assert_eq!(seen, want, "{backend}, descending {descending}, limit {limit}");
+            }
+        }
+    });
+}
+
+#[test]
+fn the_latest_day_counted_for_a_snapshot_is_the_one_read() {
+    use crate::models::TenantDayRow;
+    with_each_backend(|backend, conn| {
+        let day = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let row = |d: i64, run: &str, users: i64| TenantDayRow {
+            tenant_id: "t1".into(),
+            day: day + Duration::days(d),
+            run_id: run.into(),
+            users,
+            licensed_users: users - 1,
+            active_users: None,
+            computed_at: now(),
+        };
+        for r in [row(0, "run-1", 10), row(1, "run-2", 11), row(2, "run-2", 12), row(3, "run-3", 13)] {
+            TenantDayRow::replace(conn, &r).unwrap();
+        }
+        let got = TenantDayRow::latest_of_run(conn, "t1", "run-2").unwrap().map(|r| (r.day, r.users));
+        assert_eq!(got, Some((day + Duration::days(2), 12)), "{backend}");
+        assert_eq!(TenantDayRow::latest_of_run(conn, "t1", "run-9").unwrap(), None, "{backend}");
+        assert_eq!(TenantDayRow::latest_of_run(conn, "t2", "run-2").unwrap(), None, "{backend}");
+    });
+}
+
+#[test]
+fn department_rollups_go_to_the_current_snapshot_and_move_to_a_new_one_for_the_month() {
+    use crate::models::rollups;
+    use diesel::connection::SimpleConnection;
+    let (before, first) = (NaiveDate::from_ymd_opt(2026, 2, 27).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+    with_each_backend(|backend, conn| {
+        // Use on the last day of February and the first of March by two users, counted before any snapshot.
+        with_conn!(&mut *conn, |c| c.batch_execute(
+            "INSERT INTO call_usage_daily (tenant_id, day, user_id, calls, group_calls, peer_calls, seconds, \
+               video_calls, pstn_calls, streams, poor_streams) VALUES ('t1', '2026-02-27', 'u1', 2, 0, 2, 60, 0, 1, 8, 1), \
+               ('t1', '2026-03-01', 'u1', 1, 0, 1, 30, 0, 0, 4, 0), ('t1', '2026-03-01', 'u2', 3, 1, 2, 90, 1, 0, 12, 0); \
+             INSERT INTO call_usage_tenant_daily (tenant_id, day, calls, group_calls, peer_calls, seconds, video_calls, \
+               pstn_calls, streams, poor_streams) VALUES ('t1', '2026-02-27', 2, 0, 2, 60, 0, 1, 8, 1), \
+               ('t1', '2026-03-01', 4, 1, 3, 120, 1, 0, 16, 0); \
+             INSERT INTO pstn_usage_daily (tenant_id, day, user_id, source, currency, calls, seconds, charge_minor) \
+               VALUES ('t1', '2026-02-27', 'u1', 'pstn', 'USD', 1, 60, 25), \
+               ('t1', '2026-03-01', 'u2', 'pstn', 'USD', 2, 120, 40), ('t1', '2026-03-01', '', 'direct_routing', '', 1, 30, 0); \
+             INSERT INTO pstn_usage_tenant_daily (tenant_id, day, source, currency, calls, seconds, charge_minor) \
+               VALUES ('t1', '2026-02-27', 'pstn', 'USD', 1, 60, 25), ('t1', '2026-03-01', 'pstn', 'USD', 2, 120, 40), \
+               ('t1', '2026-03-01', 'direct_routing', '', 1, 30, 0);"
+        ))
+        .unwrap();
+        let rows =
+            |conn: &mut Conn<'_>| -> (Vec<(NaiveDate, String, String, i64)>, Vec<(NaiveDate, String, String, i64)>) {
+                let usage = crate::views::usage_by_department(conn, "t1", before, first).unwrap();
+                let mut calls: Vec<_> = [before, first]
+                    .iter()
+                    .flat_map(|d| {
+                        crate::views::usage_by_department(conn, "t1", *d, *d)
+                            .unwrap()
+                            .into_iter()
+                            .map(move |g| (*d, g.key, String::new(), g.calls))
+                    })
+                    .collect();
+                calls.sort();
+                assert_eq!(usage.iter().map(|g| g.calls).sum::<i64>(), 6);
+                let mut pstn: Vec<_> = [before, first]
+                    .iter()
+                    .flat_map(|d| {
+                        crate::models::pstn_usage::by_charged_department(conn, "t1", *d, *d)
+                            .unwrap()
+                            .into_iter()
+                            .map(move |g| (*d, g.key, g.source, g.charge_minor))
+                    })
+                    .collect();
+                pstn.sort();
+                (calls, pstn)
+            };
+        for day in [before, first] {
+            conn.transaction(|tx| rollups::rebuild_departments(tx, "t1", day)).unwrap();
+        }
+        let (calls, pstn) = rows(conn);
+        assert_eq!(
+            calls,
+            [(before, "".into(), "".into(), 2), (first, "".into(), "".into(), 4)],
+            "{backend}: no snapshot yet"
+        );
+        assert_eq!(pstn.len(), 3, "{backend}");
+        // A snapshot becomes current: u1 in Sales, u2 in Ops. Every day counted without a snapshot moves, and
+        // March (the month of the new snapshot) too.
+        with_conn!(&mut *conn, |c| c.batch_execute(
+            "INSERT INTO snapshots (run_id, tenant_id, day, state, sign_in_activity, created_at) \
+               VALUES ('run-1', 't1', '2026-03-01', 'current', true, '2026-03-01 06:00:00');"
+        ))
+        .unwrap();
+        let user = |id: &str, department: &str| crate::models::UserRow {
+            run_id: "run-1".into(),
+            tenant_id: "t1".into(),
+            id: id.into(),
+            user_principal_name: format!("{id}@example.com"),
+            display_name: id.into(),
+            mail: None,
+            department: Some(department.into()),
+            job_title: None,
+            office_location: None,
+            country: None,
+            usage_location: None,
+            account_enabled: Some(true),
+            user_type: None,
+            created_at: None,
+            last_successful_sign_in: None,
+            last_sign_in: None,
+            licences: 1,
+        };
+        crate::models::SnapshotRow::insert_users(conn, &[user("u1", "Sales"), user("u2", "Ops")], &[]).unwrap();
+        let moved = conn.transaction(|tx| rollups::reassign_departments(tx, "t1", first)).unwrap();
+        assert_eq!(moved, 2, "{backend}: February's day was counted without a snapshot, March's is this month");
+        let (calls, pstn) = rows(conn);
+        assert_eq!(
+            calls,
+            [
+                (before, "Sales".into(), "".into(), 2),
+                (first, "Ops".into(), "".into(), 3),
+                (first, "Sales".into(), "".into(), 1)
+            ],
+            "{backend}"
+        );
+        assert_eq!(
+            pstn,
+            [
+                (before, "Sales".into(), "pstn".into(), 25),
+                (first, "".into(), "direct_routing".into(), 0),
+                (first, "Ops".into(), "pstn".into(), 40)
+            ],
+            "{backend}"
+        );
+        // Attributed days of an earlier month stay with the snapshot they were counted with.
+        with_conn!(&mut *conn, |c| c.batch_execute("UPDATE users SET department = 'Moved' WHERE id = 'u1';")).unwrap();
+        let moved = conn.transaction(|tx| rollups::reassign_departments(tx, "t1", first)).unwrap();
+        assert_eq!(moved, 1, "{backend}");
+        let (calls, _) = rows(conn);
+        assert_eq!(calls[0], (before, "Sales".into(), "".into(), 2), "{backend}");
+        assert!(calls.contains(&(first, "Moved".into(), "".into(), 1)), "{backend}: {calls:?}");
     });
 }

@@ -434,9 +434,25 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "sorted by display name, then id");
+    // By last sign-in: never-signed-in users first (by id), then each instant the generator gave (by id where
+    // two are equal); descending is the exact reverse. Page sizes put boundaries inside both.
+    let signed_in = |u: &sua_graph_sim::tenant::SimUser| match u.sign_in {
+        SignIn::Never => None,
+        SignIn::DaysAgo(days) => {
+            Some(model.clock - chrono::Duration::days(days) - chrono::Duration::minutes(i64::from(u.index % 600)))
+        }
+    };
+    let mut by_sign_in: Vec<_> =
+        model_users.iter().map(|u| (signed_in(u).map(|t| t.timestamp()), u.id.clone())).collect();
+    by_sign_in.sort();
+    assert!(by_sign_in.iter().filter(|(t, _)| t.is_none()).count() > 7, "the generator made never-signed-in users");
+    let ascending: Vec<String> = by_sign_in.into_iter().map(|(_, id)| id).collect();
+    let (asc, _) = portal.all_pages::<Users>(&format!("{base}/users?limit=7&sort=last_sign_in"), &token).await;
+    assert_eq!(asc.iter().map(|u| u.id.clone()).collect::<Vec<_>>(), ascending);
     let (desc, _) =
         portal.all_pages::<Users>(&format!("{base}/users?limit=90&sort=last_sign_in&order=desc"), &token).await;
-    assert_eq!(desc.len(), users as usize);
+    let descending: Vec<String> = ascending.iter().rev().cloned().collect();
+    assert_eq!(desc.iter().map(|u| u.id.clone()).collect::<Vec<_>>(), descending);
     let count = |path: String| {
         let portal = &portal;
         let token = &token;

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sua_db::models::{PstnCallRow, SnapshotRow, rollups};
 use sua_graph_sim::{SimConfig, TenantSpec};
+use sua_portal_api::api::history::Chargeback;
 use sua_tests::eventually;
 use sua_tests::expected::pstn_rows_billed;
 use sua_tests::portal::{Portal, SheetCell, read_workbook};
@@ -175,6 +176,42 @@ async fn pstn_use(backend: Backend) {
     // By department.
     let answer = portal.get(&format!("{base}/calls/pstn?{range}&group_by=department"), &token).await;
     assert_eq!(sources(&answer["items"]), as_json(&by_department));
+
+    // Chargeback: each month's PSTN charges per department (the snapshot's departments, "unassigned" for none),
+    // exactly what the generator billed in that month; Direct Routing carries no charge.
+    let mut by_month: BTreeMap<String, BTreeMap<String, BTreeMap<String, i64>>> = BTreeMap::new();
+    for row in &rows {
+        let (Some(charge), Some(currency)) = (row["charge"].as_f64(), row["currency"].as_str()) else { continue };
+        let month = row["startDateTime"].as_str().unwrap()[..7].to_string();
+        let user = row["userId"].as_str().unwrap_or_default().to_ascii_lowercase();
+        let department = departments.get(&user).cloned().filter(|d| !d.is_empty());
+        let department = department.unwrap_or_else(|| sua_portal_api::api::history::UNASSIGNED.to_string());
+        let charges = by_month.entry(month).or_default().entry(department).or_default();
+        *charges.entry(currency.to_string()).or_default() += (charge * 100.0).round() as i64;
+    }
+    assert!(
+        by_month.values().flat_map(|d| d.values()).flat_map(|c| c.values()).any(|a| *a > 0),
+        "some charges to check"
+    );
+    for (month, expected) in &by_month {
+        let charges: Chargeback = portal.get_as(&format!("{base}/chargeback?month={month}"), &token).await;
+        let got: BTreeMap<String, BTreeMap<String, i64>> = charges
+            .departments
+            .iter()
+            .filter(|d| !d.pstn_charges.is_empty())
+            .map(|d| {
+                (d.department.clone(), d.pstn_charges.iter().map(|m| (m.currency.clone(), m.amount_minor)).collect())
+            })
+            .collect();
+        assert_eq!(&got, expected, "PSTN charges per department in {month}");
+        let mut total: BTreeMap<String, i64> = BTreeMap::new();
+        for (currency, amount) in expected.values().flatten() {
+            *total.entry(currency.clone()).or_default() += amount;
+        }
+        let got_total: BTreeMap<String, i64> =
+            charges.pstn_charges.iter().map(|m| (m.currency.clone(), m.amount_minor)).collect();
+        assert_eq!(got_total, total, "{month}");
+    }
 
     // The export by user as CSV: a row per user, source and currency, money in major units.
     let csv = portal

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use crate::schema::{findings, findings_marks, price_overrides, tenant_settings};
+use crate::schema::{finding_totals, findings, findings_marks, price_overrides, tenant_settings};
 use crate::{Conn, DbError, with_conn};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -29,6 +29,64 @@ pub struct FindingRow {
     /// JSON object.
     pub evidence: String,
     pub computed_at: NaiveDateTime,
+}
+
+/// The tenant's findings summed per kind, effect, SKU and currency; written by [`FindingRow::replace`] with the
+/// findings, so the portal reads these few rows instead of grouping every finding.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = finding_totals, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct FindingTotalRow {
+    pub tenant_id: String,
+    pub kind: String,
+    pub effect: String,
+    /// `''` for findings on no SKU.
+    pub sku_id: String,
+    /// `''` for findings on SKUs without a known price.
+    pub currency: String,
+    pub findings: i64,
+    pub units: i64,
+    /// Per month; 0 where the currency is `''`.
+    pub amount_minor: i64,
+}
+
+impl FindingTotalRow {
+    /// The totals of `rows` (one tenant's findings), in key order.
+    pub fn sum(tenant_id: &str, rows: &[FindingRow]) -> Vec<FindingTotalRow> {
+        let mut totals: std::collections::BTreeMap<(&str, &str, &str, &str), (i64, i64, i64)> = Default::default();
+        for row in rows {
+            let key = (
+                row.kind.as_str(),
+                row.effect.as_str(),
+                row.sku_id.as_deref().unwrap_or_default(),
+                row.currency.as_deref().unwrap_or_default(),
+            );
+            let total = totals.entry(key).or_default();
+            total.0 += 1;
+            total.1 += row.units;
+            total.2 += row.amount_minor.unwrap_or_default();
+        }
+        totals
+            .into_iter()
+            .map(|((kind, effect, sku_id, currency), (findings, units, amount_minor))| FindingTotalRow {
+                tenant_id: tenant_id.to_string(),
+                kind: kind.to_string(),
+                effect: effect.to_string(),
+                sku_id: sku_id.to_string(),
+                currency: currency.to_string(),
+                findings,
+                units,
+                amount_minor,
+            })
+            .collect()
+    }
+
+    pub fn for_tenant(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Vec<FindingTotalRow>, DbError> {
+        Ok(with_conn!(conn, |c| finding_totals::table
+            .filter(finding_totals::tenant_id.eq(tenant_id))
+            .order((finding_totals::kind, finding_totals::effect, finding_totals::sku_id, finding_totals::currency,))
+            .select(FindingTotalRow::as_select())
+            .load(c))?)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -56,11 +114,17 @@ pub struct TenantSettingsRow {
 }
 
 impl FindingRow {
-    /// Replaces the tenant's findings and bumps its data version; call inside a transaction.
+    /// Replaces the tenant's findings and their totals, and bumps its data version; call inside a transaction.
     pub fn replace(conn: &mut Conn<'_>, tenant_id: &str, rows: &[FindingRow]) -> Result<(), DbError> {
         with_conn!(&mut *conn, |c| diesel::delete(findings::table.filter(findings::tenant_id.eq(tenant_id)))
             .execute(c))?;
         crate::insert_new!(conn, findings::table, rows, 15);
+        with_conn!(&mut *conn, |c| diesel::delete(
+            finding_totals::table.filter(finding_totals::tenant_id.eq(tenant_id))
+        )
+        .execute(c))?;
+        let totals = FindingTotalRow::sum(tenant_id, rows);
+        crate::insert_new!(conn, finding_totals::table, &totals, 8);
         super::DataVersion::bump(conn, tenant_id)
     }
 

@@ -73,7 +73,7 @@ pub use call_records::{
 pub use callrecord_fetches::CallRecordFetchRow;
 pub use data_versions::DataVersion;
 pub use department_cost_daily::DepartmentCostDayRow;
-pub use findings::{FindingRow, PriceOverrideRow, TenantSettingsRow};
+pub use findings::{FindingRow, FindingTotalRow, PriceOverrideRow, TenantSettingsRow};
 pub use invitations::InvitationRow;
 pub use licence_cost_daily::LicenceCostDayRow;
 pub use pstn_calls::PstnCallRow;

@@ -37,7 +37,7 @@ pub struct PstnGroupRow {
 const SUMS: &str = "d.source, d.currency, CAST(SUM(d.calls) AS BIGINT) AS calls, \
     CAST(SUM(d.seconds) AS BIGINT) AS seconds, CAST(SUM(d.charge_minor) AS BIGINT) AS charge_minor";
 
-/// Per day in `[from, to]` (days without calls are absent), in day order.
+/// Per day in `[from, to]` (days without calls are absent), in day order, from the per-tenant daily rollup.
 pub fn by_day(
     conn: &mut Conn<'_>,
     tenant_id: &str,
@@ -49,7 +49,7 @@ pub fn by_day(
         &format!(
             "SELECT CAST(d.day AS TEXT) AS key, CAST(NULL AS TEXT) AS user_principal_name, \
              CAST(NULL AS TEXT) AS display_name, CAST(NULL AS TEXT) AS department, {SUMS} \
-             FROM pstn_usage_daily d WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 \
+             FROM pstn_usage_tenant_daily d WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 \
              GROUP BY d.day, d.source, d.currency ORDER BY d.day, d.source, d.currency"
         ),
     );
@@ -123,5 +123,29 @@ pub fn by_department(
         .bind::<Date, _>(from)
         .bind::<Date, _>(to)
         .bind::<Text, _>(run_id)
+        .load(c))?)
+}
+
+/// Per department in `[from, to]`, each day's use charged to the departments of the snapshot it was counted with
+/// (the `pstn_department_daily` rollup: a month goes to its latest snapshot), in department order.
+pub fn by_charged_department(
+    conn: &mut Conn<'_>,
+    tenant_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<PstnGroupRow>, DbError> {
+    let sql = sql_for(
+        conn,
+        &format!(
+            "SELECT d.department AS key, CAST(NULL AS TEXT) AS user_principal_name, \
+             CAST(NULL AS TEXT) AS display_name, d.department AS department, {SUMS} \
+             FROM pstn_department_daily d WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 \
+             GROUP BY d.department, d.source, d.currency ORDER BY d.department, d.source, d.currency"
+        ),
+    );
+    Ok(with_conn!(conn, |c| diesel::sql_query(&sql)
+        .bind::<Text, _>(tenant_id)
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
         .load(c))?)
 }

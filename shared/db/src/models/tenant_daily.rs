@@ -62,4 +62,16 @@ impl TenantDayRow {
             .select(diesel::dsl::max(tenant_daily::day))
             .first(c))?)
     }
+
+    /// The latest row counting the users of snapshot `run_id` (written when that snapshot's findings were
+    /// computed); `None` until then.
+    pub fn latest_of_run(conn: &mut Conn<'_>, tenant_id: &str, run_id: &str) -> Result<Option<TenantDayRow>, DbError> {
+        Ok(with_conn!(conn, |c| tenant_daily::table
+            .filter(tenant_daily::tenant_id.eq(tenant_id))
+            .filter(tenant_daily::run_id.eq(run_id))
+            .order(tenant_daily::day.desc())
+            .select(TenantDayRow::as_select())
+            .first(c)
+            .optional())?)
+    }
 }

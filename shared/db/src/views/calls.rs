@@ -96,33 +96,28 @@ pub fn usage_by_user(
         .load(c))?)
 }
 
-/// A tenant's calls per department (of the snapshot `run_id`; `''` for users without one or not in it). A call
-/// with two users of one department counts once for each, as it does per user.
+/// A tenant's calls per department in `[from, to]`, each day attributed to the departments of the snapshot it was
+/// counted with (`''` for users without one or not in it; the `call_usage_department_daily` rollup: a month goes
+/// to its latest snapshot). A call with two users of one department counts once for each, as it does per user.
 pub fn usage_by_department(
     conn: &mut Conn<'_>,
     tenant_id: &str,
-    run_id: &str,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<UsageGroup>, DbError> {
     let sql = sql_for(
         conn,
         &format!(
-            "SELECT COALESCE(u.department, '') AS key, CAST(NULL AS TEXT) AS user_principal_name, \
-             CAST(NULL AS TEXT) AS display_name, COALESCE(u.department, '') AS department, {SUMS} \
-             FROM (SELECT user_id, SUM(calls) AS calls, SUM(group_calls) AS group_calls, SUM(peer_calls) AS peer_calls, \
-                   SUM(seconds) AS seconds, SUM(video_calls) AS video_calls, SUM(pstn_calls) AS pstn_calls, \
-                   SUM(streams) AS streams, SUM(poor_streams) AS poor_streams \
-                   FROM call_usage_daily WHERE tenant_id = $1 AND day >= $2 AND day <= $3 GROUP BY user_id) d \
-             LEFT JOIN users u ON u.run_id = $4 AND u.id = d.user_id \
-             GROUP BY COALESCE(u.department, '') ORDER BY 1"
+            "SELECT d.department AS key, CAST(NULL AS TEXT) AS user_principal_name, \
+             CAST(NULL AS TEXT) AS display_name, d.department AS department, {SUMS} \
+             FROM call_usage_department_daily d WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 \
+             GROUP BY d.department ORDER BY 1"
         ),
     );
     Ok(with_conn!(conn, |c| diesel::sql_query(&sql)
         .bind::<Text, _>(tenant_id)
         .bind::<Date, _>(from)
         .bind::<Date, _>(to)
-        .bind::<Text, _>(run_id)
         .load(c))?)
 }
 

@@ -81,9 +81,9 @@ pub struct FindingTotal {
 pub fn finding_totals(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Vec<FindingTotal>, DbError> {
     let sql = sql_for(
         conn,
-        "SELECT kind, effect, COALESCE(currency, '') AS currency, CAST(COUNT(*) AS BIGINT) AS findings, \
-         CAST(SUM(units) AS BIGINT) AS units, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS amount_minor \
-         FROM findings WHERE tenant_id = $1 GROUP BY kind, effect, COALESCE(currency, '') \
+        "SELECT kind, effect, currency, CAST(SUM(findings) AS BIGINT) AS findings, \
+         CAST(SUM(units) AS BIGINT) AS units, CAST(SUM(amount_minor) AS BIGINT) AS amount_minor \
+         FROM finding_totals WHERE tenant_id = $1 GROUP BY kind, effect, currency \
          ORDER BY kind, effect, currency",
     );
     Ok(with_conn!(conn, |c| diesel::sql_query(&sql).bind::<Text, _>(tenant_id).load(c))?)
@@ -105,10 +105,10 @@ pub struct SkuWaste {
 pub fn waste_by_sku(conn: &mut Conn<'_>, tenant_id: &str) -> Result<Vec<SkuWaste>, DbError> {
     let sql = sql_for(
         conn,
-        "SELECT sku_id, COALESCE(currency, '') AS currency, CAST(SUM(units) AS BIGINT) AS units, \
-         CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS amount_minor \
-         FROM findings WHERE tenant_id = $1 AND effect = 'saving' AND sku_id IS NOT NULL \
-         GROUP BY sku_id, COALESCE(currency, '') ORDER BY sku_id, currency",
+        "SELECT sku_id, currency, CAST(SUM(units) AS BIGINT) AS units, \
+         CAST(SUM(amount_minor) AS BIGINT) AS amount_minor \
+         FROM finding_totals WHERE tenant_id = $1 AND effect = 'saving' AND sku_id <> '' \
+         GROUP BY sku_id, currency ORDER BY sku_id, currency",
     );
     Ok(with_conn!(conn, |c| diesel::sql_query(&sql).bind::<Text, _>(tenant_id).load(c))?)
 }

@@ -11,7 +11,7 @@ use crate::schema::{assignments, users};
 use crate::{Conn, DbError, with_conn};
 
 /// Which users a page holds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
     /// `true`: users holding at least one licence; `false`: users holding none.
     pub licensed: Option<bool>,
@@ -49,15 +49,31 @@ pub enum UserSort {
 }
 
 impl UserSort {
-    /// The key as SQL text; NULLs sort first as ''. Timestamps as text sort chronologically on both backends.
+    /// The key as SQL text; NULLs sort first as ''. Not for `LastSignIn`, which compares the timestamp itself.
     fn key(self) -> &'static str {
         match self {
             UserSort::DisplayName => "users.display_name",
             UserSort::UserPrincipalName => "users.user_principal_name",
             UserSort::Department => "COALESCE(users.department, '')",
-            UserSort::LastSignIn => "COALESCE(CAST(users.last_successful_sign_in AS TEXT), '')",
+            UserSort::LastSignIn => "''",
         }
     }
+}
+
+/// A last sign-in as a keyset key: `''` for never, else the instant to the microsecond.
+const SIGN_IN_KEY: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+/// The keyset key of a last sign-in.
+pub fn sign_in_key(at: Option<NaiveDateTime>) -> String {
+    at.map(|at| at.format(SIGN_IN_KEY).to_string()).unwrap_or_default()
+}
+
+/// A last sign-in read back from its keyset key (`Some(None)`: never signed in; `None`: not a key).
+pub fn parse_sign_in_key(key: &str) -> Option<Option<NaiveDateTime>> {
+    if key.is_empty() {
+        return Some(None);
+    }
+    NaiveDateTime::parse_from_str(key, SIGN_IN_KEY).ok().map(Some)
 }
 
 /// Where the previous page ended: its last row's sort key and id.
@@ -125,6 +141,9 @@ pub fn users_page(
     after: Option<&Keyset>,
     limit: i64,
 ) -> Result<UserPage, DbError> {
+    if sort == UserSort::LastSignIn {
+        return users_page_by_sign_in(conn, run_id, filter, descending, after, limit);
+    }
     let key = sort.key();
     let (cmp, dir) = if descending { ("<", "DESC") } else { (">", "ASC") };
     let rows: Vec<(UserRow, String)> = with_conn!(&mut *conn, |c| {
@@ -144,6 +163,64 @@ pub fn users_page(
             .select((UserRow::as_select(), sql::<Text>(key)))
             .load(c)
     })?;
+    with_assignments(conn, run_id, rows)
+}
+
+/// A page by last sign-in, never-signed-in first ascending (last descending), walking the index
+/// `(run_id, last_successful_sign_in, id)`: the keyset compares the timestamp itself, not a text of it.
+fn users_page_by_sign_in(
+    conn: &mut Conn<'_>,
+    run_id: &str,
+    filter: &UserFilter,
+    descending: bool,
+    after: Option<&Keyset>,
+    limit: i64,
+) -> Result<UserPage, DbError> {
+    use users::{id, last_successful_sign_in as at};
+    let after = match after {
+        Some(k) => Some((
+            // portal-api refuses such a cursor before it gets here.
+            parse_sign_in_key(&k.key).ok_or_else(|| {
+                DbError::Query(diesel::result::Error::QueryBuilderError(
+                    format!("not a sign-in cursor key: {:?}", k.key).into(),
+                ))
+            })?,
+            k.id.clone(),
+        )),
+        None => None,
+    };
+    let order = if descending {
+        "users.last_successful_sign_in DESC NULLS LAST, users.id DESC"
+    } else {
+        "users.last_successful_sign_in ASC NULLS FIRST, users.id ASC"
+    };
+    let users: Vec<UserRow> = with_conn!(&mut *conn, |c| {
+        let mut query = user_filters!(users::table.into_boxed(), run_id, filter);
+        query = match (after, descending) {
+            (None, _) => query,
+            // Ascending: never-signed-in users (by id), then every sign-in in time order.
+            (Some((None, last)), false) => query.filter(at.is_null().and(id.gt(last)).or(at.is_not_null())),
+            (Some((Some(t), last)), false) => {
+                query.filter(at.is_not_null().and(at.gt(t).or(at.eq(t).and(id.gt(last)))))
+            }
+            // Descending: the latest sign-in first, never-signed-in users last.
+            (Some((Some(t), last)), true) => query.filter(at.lt(t).or(at.eq(t).and(id.lt(last))).or(at.is_null())),
+            (Some((None, last)), true) => query.filter(at.is_null().and(id.lt(last))),
+        };
+        query.order_by(sql::<Text>(order)).limit(limit).select(UserRow::as_select()).load(c)
+    })?;
+    let rows = users
+        .into_iter()
+        .map(|u| {
+            let key = sign_in_key(u.last_successful_sign_in);
+            (u, key)
+        })
+        .collect();
+    with_assignments(conn, run_id, rows)
+}
+
+/// The page's rows with their licence assignments.
+fn with_assignments(conn: &mut Conn<'_>, run_id: &str, rows: Vec<(UserRow, String)>) -> Result<UserPage, DbError> {
     let ids: Vec<String> = rows.iter().map(|(u, _)| u.id.clone()).collect();
     let assignments = with_conn!(&mut *conn, |c| assignments::table
         .filter(assignments::run_id.eq(run_id))
