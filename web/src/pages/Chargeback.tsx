@@ -100,7 +100,7 @@ export default function Chargeback({ tenant }: { tenant: string }) {
       }
       actions={<ExportButtons tenant={tenant} report="chargeback" query={{ month }} />}
     >
-      <form class="filters panel" aria-label="Month" onSubmit={(e) => e.preventDefault()}>
+      <form class="filters panel" aria-label="Choose the month" onSubmit={(e) => e.preventDefault()}>
         <Field id="chargeback-month" label="Month">
           <select id="chargeback-month" value={month} onChange={(e) => choose((e.target as HTMLSelectElement).value)}>
             {months.map((m) => (

@@ -101,8 +101,8 @@ export default function Operator() {
             <Card label="Tenants" testid="summary-tenants">{count(data.tenants.length)}</Card>
             <Card label="Licence spend per month" testid="summary-cost">{monies(data.monthly_licence_cost, "none")}</Card>
             <Card label="Savings found per month" testid="summary-savings" tone="good">{monies(data.monthly_savings, "none")}</Card>
-            <Card label="Savings realised this month" testid="summary-realised-month" tone="good" hint="Per month: licences removed, seat counts lowered">{monies(data.realised_savings_this_month, "none yet")}</Card>
-            <Card label="Savings realised in total" testid="summary-realised-total" tone="good" hint="Per month, every change so far">{monies(data.realised_savings_total, "none yet")}</Card>
+            <Card label="Savings realised this month" testid="summary-realised-month" tone={data.realised_savings_this_month.length ? "good" : undefined} hint="Per month: licences removed, seat counts lowered">{monies(data.realised_savings_this_month, "none yet")}</Card>
+            <Card label="Savings realised in total" testid="summary-realised-total" tone={data.realised_savings_total.length ? "good" : undefined} hint="Per month, every change so far">{monies(data.realised_savings_total, "none yet")}</Card>
             <Card label="Costs at risk per month" testid="summary-risk" tone={data.monthly_costs_at_risk.length ? "warn" : undefined}>{monies(data.monthly_costs_at_risk, "none")}</Card>
           </div>
           <section class="panel table-wrap" aria-labelledby="tenants-title">

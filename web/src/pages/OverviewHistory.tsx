@@ -38,7 +38,10 @@ function everyDay(trends: Trends): { day: string; point: TrendPoint | null }[] {
   return out;
 }
 
-const LINE = { type: "line", connectNulls: true, showSymbol: true, symbolSize: 6 } as const;
+// A lone day (the first licence sync) is still drawn: every symbol is shown, and gaps are bridged.
+const LINE = { type: "line", connectNulls: true, showSymbol: true, showAllSymbol: true, symbolSize: 6 } as const;
+// Room above the plot for the legend and the axis names.
+const GRID = { left: 8, right: 16, top: 64, bottom: 8, containLabel: true };
 
 /**
  * Money per month as it stood each day, one line per figure and currency (currencies are never added). Days
@@ -50,6 +53,7 @@ function moneyOption(trends: Trends): ChartOption {
   const value = (point: TrendPoint | null, pick: (p: TrendPoint) => Money[], currency: string) =>
     point && hasLicences(point) ? amountIn(pick(point), currency) : null;
   return {
+    grid: GRID,
     xAxis: { type: "category", data: days.map((d) => shortDay(d.day)) },
     yAxis: { type: "value", name: currencies.length === 1 ? `${currencies[0]} per month` : "Per month" },
     series: currencies.flatMap((currency) => [
@@ -63,6 +67,7 @@ function moneyOption(trends: Trends): ChartOption {
 function usageOption(trends: Trends): ChartOption {
   const days = everyDay(trends);
   return {
+    grid: GRID,
     xAxis: { type: "category", data: days.map((d) => shortDay(d.day)) },
     yAxis: [
       { type: "value", name: "Users", minInterval: 1 },
@@ -96,50 +101,55 @@ function RangePicker({ days }: { days: number }) {
   );
 }
 
-/** The first and the latest day with licence figures, and the calls of the whole range. */
+/** The first and the latest day with licence figures (one column when there is one such day), and the calls of
+ * the whole range. */
 function Summary({ trends }: { trends: Trends }) {
   const licenceDays = trends.points.filter(hasLicences);
-  const first = licenceDays[0];
-  const last = licenceDays.at(-1);
+  const columns = licenceDays.length > 1 ? [licenceDays[0], licenceDays[licenceDays.length - 1]] : licenceDays;
+  const users = (p: TrendPoint, v: number | null) => (v !== null ? count(v) : p.users !== null ? "not measured" : "—");
+  const rows: { key: string; label: string; value: (p: TrendPoint) => string }[] = [
+    { key: "licence-cost", label: "Licence cost per month", value: (p) => monies(p.monthly_licence_cost, "—") },
+    { key: "savings", label: "Savings available per month", value: (p) => monies(p.monthly_savings, "none") },
+    { key: "licensed", label: "Licensed users", value: (p) => users(p, p.licensed_users) },
+    { key: "active", label: "Active licensed users (signed in within the inactivity threshold)", value: (p) => users(p, p.active_users) },
+  ];
   const callSeconds = trends.points.reduce((n, p) => n + p.call_seconds, 0);
   const pstnSeconds = trends.points.reduce((n, p) => n + p.pstn_seconds, 0);
-  const users = (v: number | null | undefined) => (v === null || v === undefined ? "—" : count(v));
   return (
     <table class="data" data-testid="trend-summary">
       <caption class="sr-only">The history's first and latest day with licence figures</caption>
       <thead>
         <tr>
           <th scope="col">Figure</th>
-          <th scope="col" class="num">{first ? day(first.day) : "First day"}</th>
-          <th scope="col" class="num">{last && last !== first ? day(last.day) : "Latest day"}</th>
+          {columns.length === 0 ? (
+            <th scope="col" class="num">
+              In the range
+            </th>
+          ) : (
+            columns.map((p) => (
+              <th scope="col" class="num">
+                {day(p.day)}
+              </th>
+            ))
+          )}
         </tr>
       </thead>
       <tbody>
-        <tr data-row="licence-cost">
-          <th scope="row">Licence cost per month</th>
-          <td class="num">{first ? monies(first.monthly_licence_cost, "—") : "—"}</td>
-          <td class="num" data-col="latest">{last ? monies(last.monthly_licence_cost, "—") : "—"}</td>
-        </tr>
-        <tr data-row="savings">
-          <th scope="row">Savings available per month</th>
-          <td class="num">{first ? monies(first.monthly_savings, "none") : "—"}</td>
-          <td class="num" data-col="latest">{last ? monies(last.monthly_savings, "none") : "—"}</td>
-        </tr>
-        <tr data-row="licensed">
-          <th scope="row">Licensed users</th>
-          <td class="num">{users(first?.licensed_users)}</td>
-          <td class="num" data-col="latest">{users(last?.licensed_users)}</td>
-        </tr>
-        <tr data-row="active">
-          <th scope="row">Active licensed users</th>
-          <td class="num">{first && first.users !== null && first.active_users === null ? "not measured" : users(first?.active_users)}</td>
-          <td class="num" data-col="latest">{last && last.users !== null && last.active_users === null ? "not measured" : users(last?.active_users)}</td>
-        </tr>
+        {columns.length > 0 && rows.map((row) => (
+          <tr data-row={row.key}>
+            <th scope="row">{row.label}</th>
+            {columns.map((p, i) => (
+              <td class="num" data-col={i === columns.length - 1 ? "latest" : "first"}>
+                {row.value(p)}
+              </td>
+            ))}
+          </tr>
+        ))}
       </tbody>
       <tfoot>
         <tr data-row="minutes">
           <th scope="row">Call minutes in the range (PSTN among them)</th>
-          <td class="num" colSpan={2} data-col="minutes">
+          <td class="num" colSpan={Math.max(1, columns.length)} data-col="minutes">
             {minutes(callSeconds)} ({minutes(pstnSeconds)} PSTN)
           </td>
         </tr>
