@@ -4,7 +4,7 @@
 // SQLite) serving the built portal, waits until its data stops changing, then signs in through the OpenID Connect
 // flow as a customer admin, a customer reader and the operator; opens every page; checks the figures shown against
 // the API's answers fetched with the same token; checks what a reader may not do and that another tenant's data is
-// unreachable; exports a CSV; runs axe-core on every page; measures the overview's time to interactive and the
+// unreachable; exports CSVs; runs axe-core on every page; measures the overview's time to interactive and the
 // compressed JS and CSS it transfers; saves screenshots under target/browser-test/.
 //
 // Environment: TEST_SUA_BIN (default target/debug/sua), CHROMIUM (default /usr/bin/chromium).
@@ -281,6 +281,18 @@ async function formatMonies(page, monies, none) {
   );
 }
 
+/** `[from, to]` of the last `days` UTC days, as the portal asks the API for them. */
+function lastDays(days) {
+  const to = new Date();
+  const from = new Date(to.getTime() - (days - 1) * 86_400_000);
+  return { from: from.toISOString().slice(0, 10), to: to.toISOString().slice(0, 10) };
+}
+
+/** Whether a trend point carries licence figures (a licence sync was current that day), not only calls. */
+function hasLicences(point) {
+  return point.users !== null || point.skus.length > 0 || point.findings.length > 0;
+}
+
 async function formatCount(page, n) {
   return page.evaluate((v) => new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 }).format(v), n);
 }
@@ -406,6 +418,68 @@ async function main() {
       await axe(page, "the overview");
     });
 
+    await check("the overview's history and realised savings equal the API's, over 90 and 365 days", async () => {
+      await settled(page);
+      const dashboard = (await pageApi(page, token, `${base}/dashboard`)).body;
+      assert.equal(await text(page, "overview-realised-month"), await formatMonies(page, dashboard.realised_savings_this_month, "none yet"));
+      assert.equal(await text(page, "overview-realised-total"), await formatMonies(page, dashboard.realised_savings_total, "none yet"));
+      for (const days of [90, 365]) {
+        if (days !== 90) {
+          await page.getByRole("group", { name: "Range of the history" }).getByRole("button", { name: `Last ${days} days` }).click();
+          await page.waitForURL(new RegExp(`days=${days}`));
+          await settled(page);
+        }
+        assert.equal(await page.getByTestId(`trend-range-${days}`).getAttribute("aria-pressed"), "true");
+        const range = lastDays(days);
+        const trends = (await pageApi(page, token, `${base}/trends?from=${range.from}&to=${range.to}`)).body;
+        await page.locator('[data-testid="chart-trend-money"] svg').waitFor({ timeout: 15_000 });
+        await page.locator('[data-testid="chart-trend-usage"] svg').waitFor({ timeout: 15_000 });
+        // The latest day with licence figures is the current licence sync: the dashboard's money.
+        const licenceDays = trends.points.filter(hasLicences);
+        assert.ok(licenceDays.length >= 1, "the current licence sync is a day of the history");
+        const latest = licenceDays.at(-1);
+        assert.deepEqual(latest.monthly_licence_cost, dashboard.monthly_licence_cost, "the latest day's licence cost is the dashboard's");
+        assert.deepEqual(latest.monthly_savings, dashboard.monthly_savings, "the latest day's savings available are the dashboard's");
+        assert.equal(latest.licensed_users, dashboard.licensed_users, "the latest day's licensed users are the dashboard's");
+        const summary = page.getByTestId("trend-summary");
+        assert.equal((await summary.locator('tr[data-row="licence-cost"] [data-col="latest"]').textContent()).trim(), await formatMonies(page, latest.monthly_licence_cost, "—"));
+        assert.equal((await summary.locator('tr[data-row="savings"] [data-col="latest"]').textContent()).trim(), await formatMonies(page, latest.monthly_savings, "none"));
+        assert.equal((await summary.locator('tr[data-row="licensed"] [data-col="latest"]').textContent()).trim(), await formatCount(page, latest.licensed_users));
+        // The calls of every day come from the call rollups, as call usage has them for the same range.
+        const usage = (await pageApi(page, token, `${base}/calls/usage?group_by=day&from=${range.from}&to=${range.to}`)).body;
+        const seconds = trends.points.reduce((n, p) => n + p.call_seconds, 0);
+        assert.equal(trends.points.reduce((n, p) => n + p.calls, 0), usage.totals.calls, "the history's calls are call usage's");
+        assert.equal(seconds, usage.totals.seconds, "the history's call time is call usage's");
+        assert.ok(trends.points.filter((p) => p.calls > 0).length > 1, "the demo's calls span several days");
+        const pstnSeconds = trends.points.reduce((n, p) => n + p.pstn_seconds, 0);
+        assert.equal(
+          (await summary.locator('[data-col="minutes"]').textContent()).trim(),
+          `${await formatCount(page, Math.round(seconds / 60))} (${await formatCount(page, Math.round(pstnSeconds / 60))} PSTN)`,
+        );
+        // With a single day of licence figures the page says so instead of drawing a line out of one point.
+        assert.equal(await page.getByTestId("trend-note").count(), licenceDays.length <= 1 ? 1 : 0);
+        // Realised savings of the same range.
+        const realised = (await pageApi(page, token, `${base}/savings/realised?from=${range.from}&to=${range.to}`)).body;
+        await page.getByRole("heading", { name: `Savings realised in the last ${days} days` }).waitFor();
+        if (realised.items.length === 0) {
+          await page.getByRole("status").filter({ hasText: "No savings realised in this range" }).waitFor();
+        } else {
+          const rows = page.locator('[data-testid="realised-table"] tbody tr');
+          assert.equal(await rows.count(), Math.min(10, realised.items.length));
+          const newest = realised.items.at(-1);
+          assert.equal(await rows.first().getAttribute("data-day"), newest.day);
+          assert.equal((await rows.first().locator('[data-col="amount"]').textContent()).trim(), await formatMonies(page, [newest.monthly_amount], "—"));
+          const total = await formatMonies(page, realised.total, "an unpriced amount");
+          assert.ok((await text(page, "realised-range-total")).includes(total), `the range's realised savings ${total}`);
+        }
+        await shot(page, `overview-history-${days}`);
+      }
+      await page.getByRole("group", { name: "Range of the history" }).getByRole("button", { name: "Last 90 days" }).click();
+      await page.waitForURL((u) => !u.search.includes("days="));
+      await settled(page);
+      await axe(page, "the overview's history");
+    });
+
     await check("the overview is interactive within 1 s and transfers at most 300 KB of JS and CSS (compressed)", async () => {
       // A cold load: a new browser context (empty cache) holding only the signed-in session.
       const session = await page.evaluate(() => JSON.stringify(Object.fromEntries(Object.entries(sessionStorage))));
@@ -517,6 +591,70 @@ async function main() {
       await page.getByRole("status").filter({ hasText: "Saved" }).first().waitFor({ timeout: 10_000 });
       await shot(page, "findings");
       await axe(page, "findings");
+    });
+
+    await check("chargeback: each department's money equals the API's for the month; the CSV has its rows", async () => {
+      await clickNav(page, "Chargeback");
+      const month = new Date().toISOString().slice(0, 7);
+      assert.equal(await page.getByLabel("Month", { exact: true }).inputValue(), month, "the current month by default");
+      const charges = (await pageApi(page, token, `${base}/chargeback?month=${month}`)).body;
+      assert.equal(charges.month, month);
+      assert.ok(charges.licences_day, "this month has licence figures (the current sync)");
+      assert.ok(charges.departments.length > 1, "the demo customer's users are in several departments");
+      assert.equal(await page.locator('[data-testid="chargeback-table"] tbody tr').count(), charges.departments.length);
+      for (const d of charges.departments) {
+        const row = page.locator(`[data-testid="chargeback-table"] tbody tr[data-department="${d.department}"]`);
+        assert.equal((await row.locator('[data-col="licences"]').textContent()).trim(), await formatMonies(page, d.licence_cost, "—"), `${d.department} licences`);
+        assert.equal((await row.locator('[data-col="calling"]').textContent()).trim(), await formatMonies(page, d.calling_plan_cost, "—"), `${d.department} calling plans`);
+        assert.equal((await row.locator('[data-col="pstn"]').textContent()).trim(), await formatMonies(page, d.pstn_charges, "—"), `${d.department} PSTN`);
+        assert.equal((await row.locator('[data-col="total"]').textContent()).trim(), await formatMonies(page, d.total, "—"), `${d.department} total`);
+        assert.equal(await row.locator("li[data-sku]").count(), d.licences.length, `${d.department} SKUs`);
+      }
+      const foot = page.locator('[data-testid="chargeback-table"] tfoot');
+      assert.equal((await foot.locator('[data-col="total"]').textContent()).trim(), await formatMonies(page, charges.total, "—"));
+      assert.equal(await text(page, "chargeback-total"), await formatMonies(page, charges.total, "none"));
+      assert.equal(await text(page, "chargeback-pstn"), await formatMonies(page, charges.pstn_charges, "none"));
+      // Per currency, the departments add up to the month's total, and the licences charged per SKU are the
+      // units assigned per SKU in the licence sync the month is charged for (the current one).
+      const sums = {};
+      for (const d of charges.departments) for (const m of d.total) sums[m.currency] = (sums[m.currency] ?? 0) + m.amount_minor;
+      assert.deepEqual(sums, Object.fromEntries(charges.total.map((m) => [m.currency, m.amount_minor])));
+      const licences = (await pageApi(page, token, `${base}/licences`)).body;
+      assert.equal(charges.licences_day, licences.snapshot.day, "the month is charged for the current licence sync");
+      const units = {};
+      for (const d of charges.departments) for (const l of d.licences) units[l.sku_part_number] = (units[l.sku_part_number] ?? 0) + l.units;
+      for (const sku of licences.skus.filter((s) => s.assigned > 0)) {
+        assert.equal(units[sku.sku_part_number] ?? 0, sku.assigned, `${sku.sku_part_number}: units charged to departments = units assigned`);
+      }
+      await page.locator(`[data-testid="chart-chargeback-${charges.total[0].currency}"] svg`).waitFor();
+      // The CSV: a row per department and SKU, and per department and currency of PSTN charges.
+      const [download] = await Promise.all([page.waitForEvent("download", { timeout: 20_000 }), page.getByTestId("export-chargeback-csv").click()]);
+      const file = path.join(out, "chargeback.csv");
+      await download.saveAs(file);
+      assert.match(download.url(), /^blob:/);
+      const lines = readFileSync(file, "utf8").replace(/^\uFEFF/, "").trim().split(/\r?\n/);
+      assert.match(lines[0], /^month,department,/);
+      assert.equal(lines.length - 1, charges.departments.reduce((n, d) => n + d.licences.length + d.pstn_charges.length, 0));
+      for (const d of charges.departments) assert.ok(lines.some((l) => l.includes(`${month},${d.department},`)), `${d.department} in the CSV`);
+      await page.getByRole("status").filter({ hasText: "Saved" }).first().waitFor({ timeout: 10_000 });
+      await shot(page, "chargeback");
+      await axe(page, "chargeback");
+      // The month before: what the API answers for it.
+      await page.getByRole("button", { name: "Previous month" }).click();
+      const now = new Date();
+      const previous = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+      await page.waitForURL(new RegExp(`month=${previous}`));
+      await settled(page);
+      assert.equal(await page.getByLabel("Month", { exact: true }).inputValue(), previous);
+      const before = (await pageApi(page, token, `${base}/chargeback?month=${previous}`)).body;
+      if (before.departments.length === 0) {
+        await page.getByRole("status").filter({ hasText: "Nothing to charge" }).waitFor();
+      } else {
+        assert.equal(await page.locator('[data-testid="chargeback-table"] tbody tr').count(), before.departments.length);
+        assert.equal(await text(page, "chargeback-total"), await formatMonies(page, before.total, "none"));
+      }
+      await shot(page, "chargeback-previous-month");
+      await axe(page, "chargeback of the month before");
     });
 
     await check("users: search, filters, sort and pages equal the API's", async () => {
@@ -694,7 +832,7 @@ async function main() {
       const nav = p.getByRole("navigation", { name: "Portal" });
       assert.equal(await nav.getByRole("link", { name: "Settings" }).count(), 0, "no Settings in the menu");
       assert.equal(await nav.getByRole("link", { name: "All tenants" }).count(), 0, "no operator view in the menu");
-      for (const label of ["Overview", "Licences", "Findings", "Users", "Call usage", "Call quality", "Tenant status"]) {
+      for (const label of ["Overview", "Licences", "Chargeback", "Findings", "Users", "Call usage", "Call quality", "Tenant status"]) {
         await clickNav(p, label);
         assert.equal(await p.getByRole("button", { name: /^(Save|Use default|Save thresholds|Create invitation)$/ }).count(), 0, `no admin action on ${label}`);
         assert.equal(await p.getByRole("link", { name: "Settings" }).count(), 0, `no link to settings on ${label}`);
@@ -726,12 +864,18 @@ async function main() {
       assert.equal(await p.locator('[data-testid="summary-table"] tbody tr').count(), summary.tenants.length);
       assert.equal(await text(p, "summary-cost"), await formatMonies(p, summary.monthly_licence_cost, "none"));
       assert.equal(await text(p, "summary-savings"), await formatMonies(p, summary.monthly_savings, "none"));
+      assert.equal(await text(p, "summary-realised-month"), await formatMonies(p, summary.realised_savings_this_month, "none yet"));
+      assert.equal(await text(p, "summary-realised-total"), await formatMonies(p, summary.realised_savings_total, "none yet"));
+      const foot = p.locator('[data-testid="summary-table"] tfoot');
+      assert.equal((await foot.locator('[data-col="realised-total"]').textContent()).trim(), await formatMonies(p, summary.realised_savings_total, "—"));
       for (const t of summary.tenants) {
         const row = p.locator(`[data-testid="summary-table"] tr[data-tenant="${t.tenant_id}"]`);
         assert.equal((await row.locator('[data-col="cost"]').textContent()).trim(), await formatMonies(p, t.monthly_licence_cost, "—"));
         assert.equal((await row.locator('[data-col="savings"]').textContent()).trim(), await formatMonies(p, t.monthly_savings, "—"));
         assert.equal((await row.locator('[data-col="risk"]').textContent()).trim(), await formatMonies(p, t.monthly_costs_at_risk, "—"));
         assert.equal((await row.locator('[data-col="findings"]').textContent()).trim(), await formatCount(p, t.findings));
+        assert.equal((await row.locator('[data-col="realised-month"]').textContent()).trim(), await formatMonies(p, t.realised_savings_this_month, "—"));
+        assert.equal((await row.locator('[data-col="realised-total"]').textContent()).trim(), await formatMonies(p, t.realised_savings_total, "—"));
       }
       await shot(p, "operator");
       await axe(p, "all tenants");

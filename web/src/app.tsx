@@ -6,6 +6,7 @@ import type { Api } from "./api";
 import type { Auth } from "./auth";
 import { canAdminister, prefetch, SessionContext, type Session, useSession } from "./context";
 import { Overview, overviewRequests } from "./pages/Overview";
+import { trendDays } from "./pages/OverviewHistory";
 import { Link, navigate, parseRoute, tenantPath, useLocation } from "./router";
 import type { Me, TenantSummary } from "./types";
 import { describe, ErrorState, Loading } from "./ui";
@@ -71,7 +72,8 @@ export function App({ auth, api }: { auth: Auth; api: Api }) {
     // The overview (where most visits start) asks for its figures at once, not after the user is known.
     const route = parseRoute(window.location.pathname);
     if (attempt === 0 && route.page === "tenant" && route.view === "overview") {
-      for (const [path, query] of Object.values(overviewRequests(route.tenant))) prefetch(api, path, query);
+      const days = trendDays(new URLSearchParams(window.location.search));
+      for (const [path, query] of Object.values(overviewRequests(route.tenant, days))) prefetch(api, path, query);
     }
     Promise.all([api.get<Me>("/me"), api.get<TenantList>("/tenants")]).then(
       ([me, tenants]) => setSession({ api, auth, me, tenants: tenants.items }),
@@ -114,6 +116,7 @@ export function App({ auth, api }: { auth: Auth; api: Api }) {
 const NAV: { view: string; label: string; admin?: boolean }[] = [
   { view: "overview", label: "Overview" },
   { view: "licences", label: "Licences" },
+  { view: "chargeback", label: "Chargeback" },
   { view: "findings", label: "Findings" },
   { view: "users", label: "Users" },
   { view: "calls", label: "Call usage" },
@@ -125,6 +128,7 @@ const NAV: { view: string; label: string; admin?: boolean }[] = [
 type PageModule = { default: ComponentType<{ tenant: string }> };
 const LAZY: Record<string, () => Promise<PageModule>> = {
   licences: () => import("./pages/Licences"),
+  chargeback: () => import("./pages/Chargeback"),
   findings: () => import("./pages/Findings"),
   users: () => import("./pages/Users"),
   calls: () => import("./pages/Calls"),

@@ -56,7 +56,7 @@ export type Route =
   | { page: "tenant"; tenant: string; view: string }
   | { page: "missing" };
 
-export const TENANT_VIEWS = ["overview", "licences", "findings", "users", "calls", "quality", "status", "settings"];
+export const TENANT_VIEWS = ["overview", "licences", "chargeback", "findings", "users", "calls", "quality", "status", "settings"];
 
 export function parseRoute(path: string): Route {
   const parts = path.split("/").filter(Boolean);

@@ -60,6 +60,10 @@ export interface Dashboard {
   assigned_units: number;
   calls_last_30_days: UsageCounts;
   feed_state: string;
+  /** Savings realised (licences removed, seat counts lowered) this month, per month, per currency. */
+  realised_savings_this_month: Money[];
+  /** Every saving realised so far, per month, per currency. */
+  realised_savings_total: Money[];
 }
 
 export interface LicenceSku {
@@ -308,6 +312,8 @@ export interface TenantMoney {
   monthly_savings: Money[];
   monthly_costs_at_risk: Money[];
   findings: number;
+  realised_savings_this_month: Money[];
+  realised_savings_total: Money[];
 }
 
 export interface AllTenants {
@@ -315,6 +321,103 @@ export interface AllTenants {
   monthly_licence_cost: Money[];
   monthly_savings: Money[];
   monthly_costs_at_risk: Money[];
+  realised_savings_this_month: Money[];
+  realised_savings_total: Money[];
+}
+
+/** One SKU on one day of the trends. */
+export interface TrendSku {
+  sku_id: string;
+  sku_part_number: string;
+  purchased: number;
+  assigned: number;
+  available: number;
+  monthly_cost: Money | null;
+}
+
+/** One day of a tenant (`/tenants/{id}/trends`); licence fields are absent on days without licence aggregates. */
+export interface TrendPoint {
+  day: string;
+  users: number | null;
+  licensed_users: number | null;
+  /** Absent when sign-in is not measured. */
+  active_users: number | null;
+  monthly_licence_cost: Money[];
+  monthly_savings: Money[];
+  findings: KindTotal[];
+  skus: TrendSku[];
+  calls: number;
+  call_seconds: number;
+  pstn_calls: number;
+  pstn_seconds: number;
+  pstn_charges: Money[];
+}
+
+export interface Trends {
+  tenant_id: string;
+  from: string;
+  to: string;
+  /** Days with licence aggregates or calls, in day order. */
+  points: TrendPoint[];
+}
+
+export interface RealisedSaving {
+  day: string;
+  sku_id: string;
+  sku_part_number: string;
+  kind: string;
+  units: number;
+  monthly_amount: Money;
+  description: string;
+}
+
+export interface RealisedTotal {
+  /** `YYYY-MM`. */
+  month: string;
+  kind: string;
+  units: number;
+  monthly_amount: Money[];
+}
+
+export interface RealisedSavings {
+  tenant_id: string;
+  from: string;
+  to: string;
+  /** In day order. */
+  items: RealisedSaving[];
+  totals: RealisedTotal[];
+  total: Money[];
+}
+
+export interface ChargebackLicence {
+  sku_id: string;
+  sku_part_number: string;
+  /** Counted in `calling_plan_cost`, not `licence_cost`. */
+  calling_plan: boolean;
+  units: number;
+  monthly_cost: Money | null;
+}
+
+export interface DepartmentCharge {
+  /** `unassigned` for users without a department. */
+  department: string;
+  licences: ChargebackLicence[];
+  licence_cost: Money[];
+  calling_plan_cost: Money[];
+  pstn_charges: Money[];
+  total: Money[];
+}
+
+export interface Chargeback {
+  tenant_id: string;
+  month: string;
+  /** The day whose licences the month is charged for; absent when the month has no licence aggregates. */
+  licences_day: string | null;
+  departments: DepartmentCharge[];
+  licence_cost: Money[];
+  calling_plan_cost: Money[];
+  pstn_charges: Money[];
+  total: Money[];
 }
 
 export interface Invitation {

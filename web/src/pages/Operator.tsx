@@ -1,5 +1,5 @@
-// For the service provider's operators: every tenant's licence cost, savings and money at risk (per currency,
-// never summed across currencies), inviting a new customer, and the audit log of every tenant.
+// For the service provider's operators: every tenant's licence cost, savings found and realised, and money at
+// risk (per currency, never summed across currencies), inviting a new customer, and the audit log of every tenant.
 import { useState } from "preact/hooks";
 import { useApi, useSession } from "../context";
 import { count, dateTime, day, FEED_LABELS, monies } from "../format";
@@ -101,6 +101,8 @@ export default function Operator() {
             <Card label="Tenants" testid="summary-tenants">{count(data.tenants.length)}</Card>
             <Card label="Licence spend per month" testid="summary-cost">{monies(data.monthly_licence_cost, "none")}</Card>
             <Card label="Savings found per month" testid="summary-savings" tone="good">{monies(data.monthly_savings, "none")}</Card>
+            <Card label="Savings realised this month" testid="summary-realised-month" tone={data.realised_savings_this_month.length ? "good" : undefined} hint="Per month: licences removed, seat counts lowered">{monies(data.realised_savings_this_month, "none yet")}</Card>
+            <Card label="Savings realised in total" testid="summary-realised-total" tone={data.realised_savings_total.length ? "good" : undefined} hint="Per month, every change so far">{monies(data.realised_savings_total, "none yet")}</Card>
             <Card label="Costs at risk per month" testid="summary-risk" tone={data.monthly_costs_at_risk.length ? "warn" : undefined}>{monies(data.monthly_costs_at_risk, "none")}</Card>
           </div>
           <section class="panel table-wrap" aria-labelledby="tenants-title">
@@ -116,7 +118,9 @@ export default function Operator() {
                     <th scope="col">Call feed</th>
                     <th scope="col">Last sync</th>
                     <th scope="col" class="num">Licence spend</th>
-                    <th scope="col" class="num">Savings</th>
+                    <th scope="col" class="num">Savings found</th>
+                    <th scope="col" class="num">Realised this month</th>
+                    <th scope="col" class="num">Realised in total</th>
                     <th scope="col" class="num">At risk</th>
                     <th scope="col" class="num">Findings</th>
                   </tr>
@@ -132,6 +136,8 @@ export default function Operator() {
                       <td>{day(t.last_sync_day)}</td>
                       <td class="num" data-col="cost">{monies(t.monthly_licence_cost, "—")}</td>
                       <td class="num" data-col="savings">{monies(t.monthly_savings, "—")}</td>
+                      <td class="num" data-col="realised-month">{monies(t.realised_savings_this_month, "—")}</td>
+                      <td class="num" data-col="realised-total">{monies(t.realised_savings_total, "—")}</td>
                       <td class="num" data-col="risk">{monies(t.monthly_costs_at_risk, "—")}</td>
                       <td class="num" data-col="findings">{count(t.findings)}</td>
                     </tr>
@@ -144,6 +150,8 @@ export default function Operator() {
                     </th>
                     <td class="num">{monies(data.monthly_licence_cost, "—")}</td>
                     <td class="num">{monies(data.monthly_savings, "—")}</td>
+                    <td class="num" data-col="realised-month">{monies(data.realised_savings_this_month, "—")}</td>
+                    <td class="num" data-col="realised-total">{monies(data.realised_savings_total, "—")}</td>
                     <td class="num">{monies(data.monthly_costs_at_risk, "—")}</td>
                     <td class="num">{count(data.tenants.reduce((n, t) => n + t.findings, 0))}</td>
                   </tr>

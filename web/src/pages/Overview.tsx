@@ -1,13 +1,15 @@
-// A tenant at a glance: what its licences cost, what the findings would save, how many licensed users are active,
-// how much people call (Teams VoIP vs PSTN) and how many audio streams were poor, over the last 30 days.
+// A tenant at a glance: what its licences cost, what the findings would save and what acting on them has saved,
+// how many licensed users are active, how much people call (Teams VoIP vs PSTN) and how many audio streams were
+// poor over the last 30 days; then the history of those figures over 30, 90 or 365 days.
 import { useMemo } from "preact/hooks";
 import type { Query } from "../api";
 import { Chart, type ChartOption } from "../chart";
 import { useApi } from "../context";
-import { count, day, kindLabel, minutes, monies, money, percent, shortDay, toMajor } from "../format";
-import { Link, tenantPath } from "../router";
-import type { Dashboard, PstnSources, PstnUsage, Quality, Usage, UsageItem, Users } from "../types";
+import { count, day, kindLabel, lastDays, minutes, monies, money, percent, shortDay, toMajor } from "../format";
+import { Link, tenantPath, useLocation } from "../router";
+import type { Dashboard, PstnSources, PstnUsage, Quality, RealisedSavings, Trends, Usage, UsageItem, Users } from "../types";
 import { Card, Empty, ErrorState, Loading, Page } from "../ui";
+import { RealisedPanel, trendDays, TrendsPanel } from "./OverviewHistory";
 
 /** Every day of `[from, to]`, with the API's counts where it has any (days without calls are absent there). */
 export function everyDay(from: string, to: string, items: UsageItem[]): { day: string; item: UsageItem | null }[] {
@@ -52,10 +54,14 @@ export function minutesOption(usage: Usage, pstn: PstnUsage | null): ChartOption
   };
 }
 
-/** What the overview asks the API for (also prefetched while the signed-in user is looked up). */
-export function overviewRequests(tenant: string) {
+/** What the overview asks the API for (also prefetched while the signed-in user is looked up); `days` is the
+ * history's range. */
+export function overviewRequests(tenant: string, days: number) {
   const base = `/tenants/${encodeURIComponent(tenant)}`;
+  const range = lastDays(days);
   return {
+    trends: [`${base}/trends`, range],
+    realised: [`${base}/savings/realised`, range],
     dashboard: [`${base}/dashboard`, undefined],
     usage: [`${base}/calls/usage`, { group_by: "day" }],
     quality: [`${base}/calls/quality`, undefined],
@@ -65,12 +71,15 @@ export function overviewRequests(tenant: string) {
 }
 
 export function Overview({ tenant }: { tenant: string }) {
-  const requests = overviewRequests(tenant);
+  const days = trendDays(useLocation().search);
+  const requests = overviewRequests(tenant, days);
   const dashboard = useApi<Dashboard>(...requests.dashboard);
   const usage = useApi<Usage>(...requests.usage);
   const quality = useApi<Quality>(...requests.quality);
   const inactive = useApi<Users>(...requests.inactive);
   const pstn = useApi<PstnUsage>(...requests.pstn);
+  const trends = useApi<Trends>(...requests.trends);
+  const realised = useApi<RealisedSavings>(...requests.realised);
 
   const data = dashboard.data;
   const savingKinds = useMemo(() => (data?.findings ?? []).filter((k) => k.effect === "saving"), [data]);
@@ -139,6 +148,17 @@ export function Overview({ tenant }: { tenant: string }) {
         </Card>
         <Card label="Savings found per month" testid="overview-savings" tone="good" hint={<Link href={tenantPath(tenant, "findings")}>See the findings</Link>}>
           {monies(data.monthly_savings, "none found")}
+        </Card>
+        <Card
+          label="Savings realised this month"
+          testid="overview-realised-month"
+          tone={data.realised_savings_this_month.length ? "good" : undefined}
+          hint={<a href="#realised-title">Licences removed and seat counts lowered, per month</a>}
+        >
+          {monies(data.realised_savings_this_month, "none yet")}
+        </Card>
+        <Card label="Savings realised in total" testid="overview-realised-total" tone={data.realised_savings_total.length ? "good" : undefined} hint="Per month, every change since collection began">
+          {monies(data.realised_savings_total, "none yet")}
         </Card>
         <Card label="Costs at risk per month" testid="overview-risk" tone={data.monthly_costs_at_risk.length ? "warn" : undefined} hint="Licences assigned beyond those bought (a true-up at renewal)">
           {monies(data.monthly_costs_at_risk, "none")}
@@ -251,6 +271,12 @@ export function Overview({ tenant }: { tenant: string }) {
           <Link href={tenantPath(tenant, "quality")}>Call quality</Link>
         </p>
       </section>
+
+      <TrendsPanel tenant={tenant} days={days} trends={trends} />
+      <RealisedPanel days={days} realised={realised} />
+      <p class="note">
+        <Link href={tenantPath(tenant, "chargeback")}>Cost per department (chargeback)</Link>
+      </p>
     </Page>
   );
 }
