@@ -443,9 +443,19 @@ fn replay_ms(url: &str, statements: &[Statement], n: usize) -> anyhow::Result<f6
         times.len(),
         statements.len()
     );
-    let mut runs: Vec<f64> = times.chunks(statements.len()).map(|c| c.iter().sum()).collect();
-    runs.sort_by(f64::total_cmp);
-    Ok(runs[runs.len() / 2])
+    // The slowest statement, to say where the time goes.
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let per_statement: Vec<f64> = (0..statements.len())
+        .map(|i| median(times.iter().skip(i).step_by(statements.len()).copied().collect()))
+        .collect();
+    if let Some((i, ms)) = per_statement.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
+        let sql: String = statements[i].sql.chars().take(160).collect();
+        eprintln!("  slowest statement {ms:.2} ms: {sql}");
+    }
+    Ok(median(times.chunks(statements.len()).map(|c| c.iter().sum()).collect()))
 }
 
 /// Open-loop load: one request every 1/rate s for `seconds`; latency from the moment each was due.
@@ -550,8 +560,16 @@ async fn capture(
     endpoints: &[Endpoint],
 ) -> anyhow::Result<BTreeMap<&'static str, Vec<Statement>>> {
     let file = std::env::temp_dir().join(format!("sua-p4-statements-{}.log", std::process::id()));
-    let portal =
-        start_portal(sua, url, sim, client, &tokens.reader, 0, Some((&file, "warn,sua_db::statements=trace"))).await?;
+    let portal = start_portal(
+        sua,
+        url,
+        sim,
+        client,
+        &tokens.reader,
+        0,
+        Some((&file, "warn,sua_core::requests=info,sua_db=info,sua_db::statements=trace")),
+    )
+    .await?;
     let mut traces = BTreeMap::new();
     for (i, endpoint) in endpoints.iter().enumerate() {
         let trace = format!("{:032x}", 0x5ea0_0000_u128 + i as u128 + 1);
@@ -567,7 +585,6 @@ async fn capture(
     }
     drop(portal);
     let log = std::fs::read_to_string(&file)?;
-    let _ = std::fs::remove_file(&file);
     let mut out: BTreeMap<&'static str, Vec<Statement>> = BTreeMap::new();
     for line in log.lines() {
         let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else { continue };
@@ -579,8 +596,14 @@ async fn capture(
         out.entry(name).or_default().push(Statement::parse(sql)?);
     }
     for endpoint in endpoints {
-        anyhow::ensure!(out.contains_key(endpoint.name), "no statements captured for {}", endpoint.name);
+        anyhow::ensure!(
+            out.contains_key(endpoint.name),
+            "no statements captured for {} (portal-api's log kept in {})",
+            endpoint.name,
+            file.display()
+        );
     }
+    let _ = std::fs::remove_file(&file);
     Ok(out)
 }
 

@@ -167,7 +167,9 @@ pub fn users_page(
 }
 
 /// A page by last sign-in, never-signed-in first ascending (last descending), walking the index
-/// `(run_id, last_successful_sign_in, id)`: the keyset compares the timestamp itself, not a text of it.
+/// `(run_id, last_successful_sign_in, id)`: the never-signed-in users and the signed-in ones are read as two
+/// ranges, each from its cursor by a row comparison on the timestamp itself, so a deep page costs what the first
+/// does.
 fn users_page_by_sign_in(
     conn: &mut Conn<'_>,
     run_id: &str,
@@ -176,7 +178,6 @@ fn users_page_by_sign_in(
     after: Option<&Keyset>,
     limit: i64,
 ) -> Result<UserPage, DbError> {
-    use users::{id, last_successful_sign_in as at};
     let after = match after {
         Some(k) => Some((
             // portal-api refuses such a cursor before it gets here.
@@ -189,26 +190,23 @@ fn users_page_by_sign_in(
         )),
         None => None,
     };
-    let order = if descending {
-        "users.last_successful_sign_in DESC NULLS LAST, users.id DESC"
-    } else {
-        "users.last_successful_sign_in ASC NULLS FIRST, users.id ASC"
+    // The ranges in page order, each with where it starts.
+    let parts: Vec<SignInRange> = match (after, descending) {
+        (None, false) => vec![SignInRange::Never(None), SignInRange::SignedIn(None)],
+        (Some((None, id)), false) => vec![SignInRange::Never(Some(id)), SignInRange::SignedIn(None)],
+        (Some((Some(at), id)), false) => vec![SignInRange::SignedIn(Some((at, id)))],
+        (None, true) => vec![SignInRange::SignedIn(None), SignInRange::Never(None)],
+        (Some((Some(at), id)), true) => vec![SignInRange::SignedIn(Some((at, id))), SignInRange::Never(None)],
+        (Some((None, id)), true) => vec![SignInRange::Never(Some(id))],
     };
-    let users: Vec<UserRow> = with_conn!(&mut *conn, |c| {
-        let mut query = user_filters!(users::table.into_boxed(), run_id, filter);
-        query = match (after, descending) {
-            (None, _) => query,
-            // Ascending: never-signed-in users (by id), then every sign-in in time order.
-            (Some((None, last)), false) => query.filter(at.is_null().and(id.gt(last)).or(at.is_not_null())),
-            (Some((Some(t), last)), false) => {
-                query.filter(at.is_not_null().and(at.gt(t).or(at.eq(t).and(id.gt(last)))))
-            }
-            // Descending: the latest sign-in first, never-signed-in users last.
-            (Some((Some(t), last)), true) => query.filter(at.lt(t).or(at.eq(t).and(id.lt(last))).or(at.is_null())),
-            (Some((None, last)), true) => query.filter(at.is_null().and(id.lt(last))),
-        };
-        query.order_by(sql::<Text>(order)).limit(limit).select(UserRow::as_select()).load(c)
-    })?;
+    let mut users: Vec<UserRow> = Vec::new();
+    for part in parts {
+        let left = limit - users.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        users.extend(sign_in_range(conn, run_id, filter, &part, descending, left)?);
+    }
     let rows = users
         .into_iter()
         .map(|u| {
@@ -217,6 +215,56 @@ fn users_page_by_sign_in(
         })
         .collect();
     with_assignments(conn, run_id, rows)
+}
+
+/// Users who never signed in (after an id), or who did (after a sign-in and id).
+enum SignInRange {
+    Never(Option<String>),
+    SignedIn(Option<(NaiveDateTime, String)>),
+}
+
+fn sign_in_range(
+    conn: &mut Conn<'_>,
+    run_id: &str,
+    filter: &UserFilter,
+    range: &SignInRange,
+    descending: bool,
+    limit: i64,
+) -> Result<Vec<UserRow>, DbError> {
+    use diesel::sql_types::Timestamp;
+    use users::{id, last_successful_sign_in as at};
+    let (cmp, dir) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    Ok(with_conn!(&mut *conn, |c| {
+        let mut query = user_filters!(users::table.into_boxed(), run_id, filter);
+        query = match range {
+            SignInRange::Never(after) => {
+                query = query.filter(at.is_null());
+                match after {
+                    Some(last) if descending => query.filter(id.lt(last.clone())),
+                    Some(last) => query.filter(id.gt(last.clone())),
+                    None => query,
+                }
+            }
+            SignInRange::SignedIn(None) => query.filter(at.is_not_null()),
+            // A row comparison: an index condition, where `a < t OR (a = t AND …)` would be a filter.
+            SignInRange::SignedIn(Some((t, last))) => query.filter(
+                sql::<Bool>(&format!("(users.last_successful_sign_in, users.id) {cmp} ("))
+                    .bind::<Timestamp, _>(*t)
+                    .sql(", ")
+                    .bind::<Text, _>(last.clone())
+                    .sql(")"),
+            ),
+        };
+        let order = match range {
+            SignInRange::Never(_) => format!("users.id {dir}"),
+            // As the index orders them (NULLS FIRST ascending), so PostgreSQL reads it instead of sorting.
+            SignInRange::SignedIn(_) => {
+                let nulls = if descending { "NULLS LAST" } else { "NULLS FIRST" };
+                format!("users.last_successful_sign_in {dir} {nulls}, users.id {dir}")
+            }
+        };
+        query.order_by(sql::<Text>(&order)).limit(limit).select(UserRow::as_select()).load(c)
+    })?)
 }
 
 /// The page's rows with their licence assignments.
