@@ -580,7 +580,8 @@ async fn capture(
             .send()
             .await?;
         anyhow::ensure!(response.status().as_u16() == 200, "{} answered {}", endpoint.name, response.status());
-        response.bytes().await?;
+        let body = response.bytes().await?;
+        eprintln!("{}: {} bytes", endpoint.name, body.len());
         traces.insert(trace, endpoint.name);
     }
     drop(portal);
