@@ -692,6 +692,9 @@ fn the_latest_day_counted_for_a_snapshot_is_the_one_read() {
     });
 }
 
+/// (day, department, source, calls or charge)
+type DayGroup = (NaiveDate, String, String, i64);
+
 #[test]
 fn department_rollups_go_to_the_current_snapshot_and_move_to_a_new_one_for_the_month() {
     use crate::models::rollups;
@@ -714,32 +717,31 @@ fn department_rollups_go_to_the_current_snapshot_and_move_to_a_new_one_for_the_m
                ('t1', '2026-03-01', 'direct_routing', '', 1, 30, 0);"
         ))
         .unwrap();
-        let rows =
-            |conn: &mut Conn<'_>| -> (Vec<(NaiveDate, String, String, i64)>, Vec<(NaiveDate, String, String, i64)>) {
-                let usage = crate::views::usage_by_department(conn, "t1", before, first).unwrap();
-                let mut calls: Vec<_> = [before, first]
-                    .iter()
-                    .flat_map(|d| {
-                        crate::views::usage_by_department(conn, "t1", *d, *d)
-                            .unwrap()
-                            .into_iter()
-                            .map(move |g| (*d, g.key, String::new(), g.calls))
-                    })
-                    .collect();
-                calls.sort();
-                assert_eq!(usage.iter().map(|g| g.calls).sum::<i64>(), 6);
-                let mut pstn: Vec<_> = [before, first]
-                    .iter()
-                    .flat_map(|d| {
-                        crate::models::pstn_usage::by_charged_department(conn, "t1", *d, *d)
-                            .unwrap()
-                            .into_iter()
-                            .map(move |g| (*d, g.key, g.source, g.charge_minor))
-                    })
-                    .collect();
-                pstn.sort();
-                (calls, pstn)
-            };
+        let rows = |conn: &mut Conn<'_>| -> (Vec<DayGroup>, Vec<DayGroup>) {
+            let usage = crate::views::usage_by_department(conn, "t1", before, first).unwrap();
+            let mut calls: Vec<_> = [before, first]
+                .iter()
+                .flat_map(|d| {
+                    crate::views::usage_by_department(conn, "t1", *d, *d)
+                        .unwrap()
+                        .into_iter()
+                        .map(move |g| (*d, g.key, String::new(), g.calls))
+                })
+                .collect();
+            calls.sort();
+            assert_eq!(usage.iter().map(|g| g.calls).sum::<i64>(), 6);
+            let mut pstn: Vec<_> = [before, first]
+                .iter()
+                .flat_map(|d| {
+                    crate::models::pstn_usage::by_charged_department(conn, "t1", *d, *d)
+                        .unwrap()
+                        .into_iter()
+                        .map(move |g| (*d, g.key, g.source, g.charge_minor))
+                })
+                .collect();
+            pstn.sort();
+            (calls, pstn)
+        };
         for day in [before, first] {
             conn.transaction(|tx| rollups::rebuild_departments(tx, "t1", day)).unwrap();
         }

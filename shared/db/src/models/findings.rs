@@ -52,7 +52,9 @@ pub struct FindingTotalRow {
 impl FindingTotalRow {
     /// The totals of `rows` (one tenant's findings), in key order.
     pub fn sum(tenant_id: &str, rows: &[FindingRow]) -> Vec<FindingTotalRow> {
-        let mut totals: std::collections::BTreeMap<(&str, &str, &str, &str), (i64, i64, i64)> = Default::default();
+        // (kind, effect, SKU, currency) → (findings, units, amount)
+        type Key<'r> = (&'r str, &'r str, &'r str, &'r str);
+        let mut totals: std::collections::BTreeMap<Key<'_>, (i64, i64, i64)> = Default::default();
         for row in rows {
             let key = (
                 row.kind.as_str(),
