@@ -14,6 +14,39 @@ def psql(sql, db="postgres"):
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
+def rabbitmqctl(*args):
+    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True,
+                          timeout=120).stdout
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds the processes used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def pids_of(name):
+    out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def machine_jiffies():
+    """(busy, total) CPU time of the whole machine so far, all cores, from /proc/stat."""
+    fields = [int(f) for f in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def loadavg():
+    return open("/proc/loadavg").read().split()[:3]
+
+
 def vm_hwm(pid):
     """Peak resident memory of a process, MB."""
     for line in open(f"/proc/{pid}/status"):
@@ -38,10 +71,17 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class Bench:
-    """Simulator + database + broker prefix; `collector()` starts release collectors against them."""
+    """Simulator + database + broker prefix; `collector()` starts release collectors against them.
 
-    def __init__(self, users, tenants=1, sim_args=()):
+    `private_vhost`: the services use a RabbitMQ virtual host of their own, deleted (with everything in it) on
+    `close()`, instead of prefixed names in `/` that are left to expire."""
+
+    def __init__(self, users, tenants=1, sim_args=(), private_vhost=False):
         self.procs = []
+        self.vhost = f"sua-bench-{uuid.uuid4().hex[:10]}" if private_vhost else None
+        if self.vhost:
+            rabbitmqctl("add_vhost", self.vhost)
+            rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
         self.http_port, self.tls_port, self.collector_port = free_port(), free_port(), free_port()
         self.ca = f"/tmp/sua-bench-ca-{os.getpid()}.pem"
         self.db = f"sua_bench_{uuid.uuid4().hex[:10]}"
@@ -57,7 +97,7 @@ class Bench:
         psql(f"CREATE DATABASE {self.db}")
         self.env = dict(os.environ,
             SUA_DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.db}",
-            SUA_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f",
+            SUA_AMQP_URL=f"amqp://guest:guest@127.0.0.1:5672/{self.vhost or '%2f'}",
             SUA_AMQP__PREFIX=f"bench{uuid.uuid4().hex[:8]}.", SUA_AMQP__QUEUE_EXPIRES_MS="3600000",
             SUA_GRAPH_URL=self.base, SUA_LOGIN_URL=f"https://127.0.0.1:{self.tls_port}",
             SUA_CLIENT_ID="5f0b7c2a-6e1d-4c38-9a3b-2d4e6f8a1b2c", SUA_CLIENT_SECRET="sim-client-secret",
@@ -78,6 +118,13 @@ class Bench:
     def collector_at(self, port, **env):
         """Another collector replica (a worker: Graph's notifications and the consent go to the first)."""
         proc = subprocess.Popen([SUA, "collector"], env=dict(self.env, SUA_LISTEN=f"127.0.0.1:{port}", **env))
+        self.procs.append(proc)
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        return proc
+
+    def analytics(self, port, **env):
+        """An analytics replica (its health and metrics on `port`)."""
+        proc = subprocess.Popen([SUA, "analytics"], env=dict(self.env, SUA_LISTEN=f"127.0.0.1:{port}", **env))
         self.procs.append(proc)
         wait_http(f"http://127.0.0.1:{port}/healthz")
         return proc
@@ -111,5 +158,10 @@ class Bench:
             psql(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
         except Exception:
             pass
+        if self.vhost:
+            try:
+                rabbitmqctl("delete_vhost", self.vhost)
+            except Exception:
+                pass
         if os.path.exists(self.ca):
             os.remove(self.ca)

@@ -2,28 +2,11 @@
 load against an intake-only collector and against a no-op actix endpoint."""
 import json, os, resource, subprocess, sys, time, urllib.request
 
-from benchlib import ROOT, Bench, free_port, psql, vm_hwm, wait_http
+from benchlib import ROOT, Bench, cpu_seconds, free_port, pids_of, psql, vm_hwm, wait_http
 
 seconds, sweep = int(sys.argv[1]), [int(c) for c in sys.argv[2].split(",")]
 load = os.path.join(ROOT, "target", "release", "sua-load")
 noop = os.path.join(ROOT, "target", "release", "sua-noop")
-
-
-def cpu_seconds(pids):
-    """User + system CPU seconds the processes used so far."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return total
-
-
-def pids_of(name):
-    out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def run_load(url, spec, server_pid, connections):
