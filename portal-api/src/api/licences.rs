@@ -190,16 +190,8 @@ pub fn dashboard_of(conn: &mut Conn<'_>, tenant: &sua_db::models::TenantRow) -> 
     let totals = views::finding_totals(conn, &tenant.id)?;
     let (savings, risk) = super::money_by_effect(&totals);
     let (users, licensed_users) = match &licences.snapshot {
+        Some(s) => views::user_totals(conn, &tenant.id, &s.run_id)?,
         None => (0, 0),
-        // Counted by analytics when it computed this snapshot's findings (the tenant's daily aggregate) …
-        Some(s) => match sua_db::models::TenantDayRow::latest_of_run(conn, &tenant.id, &s.run_id)? {
-            Some(day) => (day.users, day.licensed_users),
-            // … or, in the moment between a snapshot becoming current and that, counted here.
-            None => (
-                views::users_count(conn, &s.run_id, &views::UserFilter::default())?,
-                views::users_count(conn, &s.run_id, &views::UserFilter { licensed: Some(true), ..Default::default() })?,
-            ),
-        },
     };
     let to = sua_core::clock::today();
     let days = views::usage_by_day(conn, &tenant.id, to - chrono::Duration::days(29), to)?;

@@ -280,7 +280,7 @@ pub async fn list_users(
                 return Ok(Users { tenant_id, snapshot, total: 0, items: vec![], next_cursor: None });
             };
             let total = match &context.snapshot {
-                Some(s) => users_total(conn, &tenant_id, &s.run_id, &request.filter)?,
+                Some(s) => views::users_total(conn, &tenant_id, &s.run_id, &request.filter)?,
                 None => 0,
             };
             let (items, next) = context.page(conn, &request)?;
@@ -289,22 +289,6 @@ pub async fn list_users(
         })
         .await?;
     Ok(cached_json(&req, &body))
-}
-
-/// How many users match `filter`: unfiltered or by licensed alone, as analytics counted them for the snapshot
-/// (the tenant's daily aggregate); otherwise counted.
-fn users_total(conn: &mut Conn<'_>, tenant_id: &str, run_id: &str, filter: &UserFilter) -> Result<i64, DbError> {
-    let only_licensed = UserFilter { licensed: filter.licensed, ..Default::default() };
-    if *filter == only_licensed
-        && let Some(day) = sua_db::models::TenantDayRow::latest_of_run(conn, tenant_id, run_id)?
-    {
-        return Ok(match filter.licensed {
-            None => day.users,
-            Some(true) => day.licensed_users,
-            Some(false) => day.users - day.licensed_users,
-        });
-    }
-    views::users_count(conn, run_id, filter)
 }
 
 /// The users list as a report: its filters and sort, every page.

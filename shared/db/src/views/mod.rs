@@ -12,4 +12,7 @@ pub use calls::{UsageGroup, usage_by_day, usage_by_department, usage_by_user, wo
 pub use findings::{
     FindingFilter, FindingTotal, SkuWaste, finding_totals, findings_count, findings_page, waste_by_sku,
 };
-pub use users::{Keyset, UserFilter, UserPage, UserSort, parse_sign_in_key, sign_in_key, users_count, users_page};
+pub use users::{
+    Keyset, UserFilter, UserPage, UserSort, parse_sign_in_key, sign_in_key, user_totals, users_count, users_page,
+    users_total,
+};

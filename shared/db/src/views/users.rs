@@ -279,6 +279,30 @@ fn with_assignments(conn: &mut Conn<'_>, run_id: &str, rows: Vec<(UserRow, Strin
     Ok(UserPage { rows, assignments })
 }
 
+/// A snapshot's users and licensed users, as analytics counted them when it computed the snapshot's findings (the
+/// tenant's daily aggregate), or counted here in the moment before that.
+pub fn user_totals(conn: &mut Conn<'_>, tenant_id: &str, run_id: &str) -> Result<(i64, i64), DbError> {
+    if let Some(day) = crate::models::TenantDayRow::latest_of_run(conn, tenant_id, run_id)? {
+        return Ok((day.users, day.licensed_users));
+    }
+    let licensed = UserFilter { licensed: Some(true), ..Default::default() };
+    Ok((users_count(conn, run_id, &UserFilter::default())?, users_count(conn, run_id, &licensed)?))
+}
+
+/// How many users match `filter`: from [`user_totals`] when it filters by licensed alone (or not at all), else
+/// counted.
+pub fn users_total(conn: &mut Conn<'_>, tenant_id: &str, run_id: &str, filter: &UserFilter) -> Result<i64, DbError> {
+    if *filter != (UserFilter { licensed: filter.licensed, ..Default::default() }) {
+        return users_count(conn, run_id, filter);
+    }
+    let (users, licensed) = user_totals(conn, tenant_id, run_id)?;
+    Ok(match filter.licensed {
+        None => users,
+        Some(true) => licensed,
+        Some(false) => users - licensed,
+    })
+}
+
 /// How many of a snapshot's users match `filter`.
 pub fn users_count(conn: &mut Conn<'_>, run_id: &str, filter: &UserFilter) -> Result<i64, DbError> {
     Ok(with_conn!(conn, |c| {
