@@ -290,7 +290,7 @@ function lastDays(days) {
 
 /** Whether a trend point carries licence figures (a licence sync was current that day), not only calls. */
 function hasLicences(point) {
-  return point.users !== null || point.skus.length > 0 || point.findings.length > 0;
+  return point.users !== null || point.purchased_units !== null || point.findings.length > 0;
 }
 
 async function formatCount(page, n) {

@@ -325,14 +325,17 @@ export interface AllTenants {
   realised_savings_total: Money[];
 }
 
-/** One SKU on one day of the trends. */
-export interface TrendSku {
+/** One SKU's days in the trends, as columns: `days[i]` had `purchased[i]` units costing `monthly_cost_minor[i]`. */
+export interface SkuSeries {
   sku_id: string;
   sku_part_number: string;
-  purchased: number;
-  assigned: number;
-  available: number;
-  monthly_cost: Money | null;
+  /** Absent when no price is known for these days. */
+  currency: string | null;
+  days: string[];
+  purchased: number[];
+  assigned: number[];
+  available: number[];
+  monthly_cost_minor: (number | null)[];
 }
 
 /** One day of a tenant (`/tenants/{id}/trends`); licence fields are absent on days without licence aggregates. */
@@ -345,7 +348,9 @@ export interface TrendPoint {
   monthly_licence_cost: Money[];
   monthly_savings: Money[];
   findings: KindTotal[];
-  skus: TrendSku[];
+  /** Units of every SKU that day; absent on days without licence aggregates. */
+  purchased_units: number | null;
+  assigned_units: number | null;
   calls: number;
   call_seconds: number;
   pstn_calls: number;
@@ -359,6 +364,8 @@ export interface Trends {
   to: string;
   /** Days with licence aggregates or calls, in day order. */
   points: TrendPoint[];
+  /** Units and cost per SKU and day. */
+  skus: SkuSeries[];
 }
 
 export interface RealisedSaving {

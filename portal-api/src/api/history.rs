@@ -47,16 +47,22 @@ pub fn range(query: &RangeQuery) -> ApiResult<(NaiveDate, NaiveDate)> {
     Ok((from, to))
 }
 
-/// One SKU on one day.
+/// One SKU's days in the range, as columns: `days[i]` had `purchased[i]`, `assigned[i]`, `available[i]` units
+/// costing `monthly_cost_minor[i]` per month. One series per SKU and currency of its price (a SKU on days without
+/// a known price has a series without `currency`, its costs null).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TrendSku {
+pub struct SkuSeries {
     pub sku_id: String,
     pub sku_part_number: String,
-    pub purchased: i64,
-    pub assigned: i64,
-    pub available: i64,
-    /// Purchased units × unit price, per month; absent when sua knows no price.
-    pub monthly_cost: Option<Money>,
+    /// ISO 4217; absent when sua knows no price for these days.
+    pub currency: Option<String>,
+    /// The days with a licence snapshot of this SKU, in day order.
+    pub days: Vec<NaiveDate>,
+    pub purchased: Vec<i64>,
+    pub assigned: Vec<i64>,
+    pub available: Vec<i64>,
+    /// Purchased units × unit price, per month, in minor units of `currency`; null without a price.
+    pub monthly_cost_minor: Vec<Option<i64>>,
 }
 
 /// One day of a tenant.
@@ -74,7 +80,9 @@ pub struct TrendPoint {
     pub monthly_savings: Vec<Money>,
     /// The findings by kind that day.
     pub findings: Vec<KindTotal>,
-    pub skus: Vec<TrendSku>,
+    /// Units of every SKU that day (per SKU in [`Trends::skus`]); absent on days without licence aggregates.
+    pub purchased_units: Option<i64>,
+    pub assigned_units: Option<i64>,
     /// Calls of the day (call records) and their time in seconds.
     pub calls: i64,
     pub call_seconds: i64,
@@ -94,7 +102,8 @@ impl TrendPoint {
             monthly_licence_cost: vec![],
             monthly_savings: vec![],
             findings: vec![],
-            skus: vec![],
+            purchased_units: None,
+            assigned_units: None,
             calls: 0,
             call_seconds: 0,
             pstn_calls: 0,
@@ -111,6 +120,8 @@ pub struct Trends {
     pub to: NaiveDate,
     /// Days with licence aggregates or calls, in day order.
     pub points: Vec<TrendPoint>,
+    /// Units and cost per SKU and day, in SKU part number order.
+    pub skus: Vec<SkuSeries>,
 }
 
 fn money(currency: &str, amount_minor: i64) -> Option<Money> {
@@ -127,19 +138,34 @@ pub fn trends(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: NaiveDa
         point.licensed_users = Some(row.licensed_users);
         point.active_users = row.active_users;
     }
+    let mut skus: BTreeMap<(String, String, String), SkuSeries> = BTreeMap::new();
     for row in LicenceCostDayRow::range(conn, tenant_id, from, to)? {
         let point = days.entry(row.day).or_insert_with(|| TrendPoint::empty(row.day));
+        *point.purchased_units.get_or_insert(0) += row.purchased;
+        *point.assigned_units.get_or_insert(0) += row.assigned;
         if let Some(cost) = row.cost_minor {
             totals.entry(row.day).or_default().0.add(&row.currency, cost);
         }
-        point.skus.push(TrendSku {
-            monthly_cost: row.cost_minor.and_then(|c| money(&row.currency, c)),
-            sku_id: row.sku_id,
-            sku_part_number: row.sku_part_number,
-            purchased: row.purchased,
-            assigned: row.assigned,
-            available: row.available,
-        });
+        let priced = row.cost_minor.is_some() && !row.currency.is_empty();
+        let currency = if priced { row.currency } else { String::new() };
+        let series =
+            skus.entry((row.sku_part_number.clone(), row.sku_id.clone(), currency.clone())).or_insert_with(|| {
+                SkuSeries {
+                    sku_id: row.sku_id,
+                    sku_part_number: row.sku_part_number,
+                    currency: (!currency.is_empty()).then_some(currency),
+                    days: vec![],
+                    purchased: vec![],
+                    assigned: vec![],
+                    available: vec![],
+                    monthly_cost_minor: vec![],
+                }
+            });
+        series.days.push(row.day);
+        series.purchased.push(row.purchased);
+        series.assigned.push(row.assigned);
+        series.available.push(row.available);
+        series.monthly_cost_minor.push(if priced { row.cost_minor } else { None });
     }
     let mut findings: BTreeMap<NaiveDate, Vec<views::FindingTotal>> = BTreeMap::new();
     for row in SavingsDayRow::range(conn, tenant_id, from, to)? {
@@ -179,7 +205,13 @@ pub fn trends(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: NaiveDa
             point.findings = super::licences::kind_totals(rows);
         }
     }
-    Ok(Trends { tenant_id: tenant_id.to_string(), from, to, points: days.into_values().collect() })
+    Ok(Trends {
+        tenant_id: tenant_id.to_string(),
+        from,
+        to,
+        points: days.into_values().collect(),
+        skus: skus.into_values().collect(),
+    })
 }
 
 /// Per day: users, licence cost and units per SKU, savings available by kind, calls, PSTN minutes and charges.
@@ -546,8 +578,8 @@ impl super::reports::Export for TrendsExport {
                     p.users.into(),
                     p.licensed_users.into(),
                     p.active_users.into(),
-                    p.skus.iter().map(|s| s.purchased).sum::<i64>().into(),
-                    p.skus.iter().map(|s| s.assigned).sum::<i64>().into(),
+                    p.purchased_units.into(),
+                    p.assigned_units.into(),
                     p.calls.into(),
                     p.call_seconds.into(),
                     p.pstn_calls.into(),

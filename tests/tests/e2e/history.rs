@@ -62,11 +62,30 @@ async fn history(backend: Backend) {
     let point = trends.points.iter().find(|p| p.day == today).expect("a point for today");
     assert_eq!(point.monthly_licence_cost, vec![usd(cost)]);
     assert_eq!(point.users, Some(i64::from(users)));
-    let units: BTreeMap<String, (i64, i64)> =
-        point.skus.iter().map(|s| (s.sku_id.clone(), (s.purchased, s.assigned))).collect();
+    let units: BTreeMap<String, (i64, i64)> = trends
+        .skus
+        .iter()
+        .filter_map(|s| {
+            let i = s.days.iter().position(|d| *d == today)?;
+            Some((s.sku_id.clone(), (s.purchased[i], s.assigned[i])))
+        })
+        .collect();
     let expected: BTreeMap<String, (i64, i64)> =
         subscriptions.iter().map(|s| (s.sku.id.to_string(), (s.enabled as i64, s.consumed as i64))).collect();
     assert_eq!(units, expected);
+    let purchased: i64 = expected.values().map(|(p, _)| p).sum();
+    let assigned: i64 = expected.values().map(|(_, a)| a).sum();
+    assert_eq!((point.purchased_units, point.assigned_units), (Some(purchased), Some(assigned)));
+    let today_cost: Vec<(Option<&str>, i64)> = trends
+        .skus
+        .iter()
+        .filter_map(|s| {
+            let i = s.days.iter().position(|d| *d == today)?;
+            Some((s.currency.as_deref(), s.monthly_cost_minor[i]?))
+        })
+        .collect();
+    assert!(today_cost.iter().all(|(currency, _)| *currency == Some("USD")), "{today_cost:?}");
+    assert_eq!(today_cost.iter().map(|(_, c)| c).sum::<i64>(), cost, "per-SKU costs add up to the day's");
 
     // Chargeback: per department, the list prices of the licences its users hold.
     let mut per_department: BTreeMap<String, i64> = BTreeMap::new();
@@ -192,9 +211,10 @@ async fn realised_over_days(backend: Backend) {
     // The trend shows the three days: E3 assigned one fewer from day 2, purchased one fewer from day 3.
     let trends: Trends = portal.get_as(&format!("{base}/trends?from={day1}&to={day3}"), &token).await;
     let e3_units: Vec<(chrono::NaiveDate, i64, i64)> = trends
-        .points
+        .skus
         .iter()
-        .filter_map(|p| p.skus.iter().find(|s| s.sku_id == e3.id).map(|s| (p.day, s.purchased, s.assigned)))
+        .filter(|s| s.sku_id == e3.id)
+        .flat_map(|s| (0..s.days.len()).map(move |i| (s.days[i], s.purchased[i], s.assigned[i])))
         .collect();
     let assigned = model.subscriptions().iter().find(|s| s.sku.id == e3.id).unwrap().consumed as i64;
     assert_eq!(e3_units, vec![(day1, seats, assigned + 1), (day2, seats, assigned), (day3, seats - 1, assigned)]);

@@ -19,7 +19,7 @@ export function trendDays(search: URLSearchParams): number {
 
 /** Whether the day has licence aggregates (a licence sync was current that day), not only calls. */
 export function hasLicences(point: TrendPoint): boolean {
-  return point.users !== null || point.skus.length > 0 || point.findings.length > 0;
+  return point.users !== null || point.purchased_units !== null || point.findings.length > 0;
 }
 
 function amountIn(values: Money[], currency: string): number {

@@ -126,7 +126,8 @@ SELECT '{TENANT}', md5(i::text), 1, CASE WHEN i % 5 = 0 THEN 'groupCall' ELSE 'p
 FROM generate_series(1, {calls}) i;
 INSERT INTO call_usage_daily (tenant_id, day, user_id, calls, group_calls, peer_calls, seconds, video_calls, pstn_calls,
     streams, poor_streams)
-SELECT '{TENANT}', current_date - d, 'user-' || lpad(u::text, 7, '0'), 7, 1, 6, 2100, 1, 0, 28, 1
+SELECT '{TENANT}', current_date - d, 'user-' || lpad(u::text, 7, '0'), 7, 1, 6, 2100, 1, 0, 28,
+    CASE WHEN (u + d) % 25 = 0 THEN 1 + u % 3 ELSE 0 END
 FROM generate_series(0, 29) d, generate_series(1, {users}) u;
 INSERT INTO call_usage_tenant_daily (tenant_id, day, calls, group_calls, peer_calls, seconds, video_calls, pstn_calls,
     streams, poor_streams)
@@ -211,6 +212,11 @@ fn endpoints(today: chrono::NaiveDate, deep_cursor: &str) -> Vec<Endpoint> {
         e(
             "department_usage_30d",
             format!("{tenant}/calls/usage?group_by=department&from={}&to={today}", today - chrono::Duration::days(29)),
+            false,
+        ),
+        e(
+            "quality_30d",
+            format!("{tenant}/calls/quality?from={}&to={today}", today - chrono::Duration::days(29)),
             false,
         ),
         e("users_by_sign_in", format!("{tenant}/users?limit=100&sort=last_sign_in&order=desc"), false),
