@@ -1,0 +1,1 @@
+DROP INDEX analytics.call_usage_daily_poor;

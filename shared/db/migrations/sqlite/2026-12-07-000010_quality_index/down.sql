@@ -1,0 +1,1 @@
+DROP INDEX call_usage_daily_poor;
