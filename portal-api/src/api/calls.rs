@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, Refusals, State, TenantRead, cached_json, date_range, decode_cursor, encode_cursor, page_size};
 use crate::auth::Principal;
+use crate::error::ApiError;
 
 /// Call counts over a group or a whole range.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
@@ -185,6 +186,22 @@ pub struct RangeQuery {
     pub to: Option<NaiveDate>,
 }
 
+/// The most worst users a quality answer lists.
+pub const MAX_WORST_USERS: i64 = 100;
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct QualityQuery {
+    /// First day (UTC), inclusive; defaults to 29 days before `to`.
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC), inclusive; defaults to today.
+    pub to: Option<NaiveDate>,
+    /// How many of the users with the most poor streams to list, 0 to 100 (default 20). Summing every user's days
+    /// of the range is the costly part of the answer: 0 gives the days and totals alone.
+    pub worst_users: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct QualityDay {
     pub day: NaiveDate,
@@ -216,7 +233,7 @@ pub struct Quality {
     pub streams: i64,
     pub poor_streams: i64,
     pub poor_ratio: f64,
-    /// The users with the most poor streams (at most 20).
+    /// The users with the most poor streams, most first (at most `worst_users`, default 20).
     pub worst_users: Vec<QualityUser>,
 }
 
@@ -224,10 +241,21 @@ fn ratio(poor: i64, all: i64) -> f64 {
     if all == 0 { 0.0 } else { poor as f64 / all as f64 }
 }
 
-pub fn quality_of(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Quality, DbError> {
+/// Quality per day and in total over `[from, to]`, with the `worst` users with the most poor streams.
+pub fn quality_of(
+    conn: &mut Conn<'_>,
+    tenant_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    worst: i64,
+) -> Result<Quality, DbError> {
     let days = views::usage_by_day(conn, tenant_id, from, to)?;
-    let run = current_run(conn, tenant_id)?;
-    let worst = views::worst_quality_users(conn, tenant_id, &run, from, to, 20)?;
+    let worst = if worst > 0 {
+        let run = current_run(conn, tenant_id)?;
+        views::worst_quality_users(conn, tenant_id, &run, from, to, worst)?
+    } else {
+        vec![]
+    };
     let streams = days.iter().map(|d| d.streams).sum();
     let poor = days.iter().map(|d| d.poor_streams).sum();
     Ok(Quality {
@@ -266,7 +294,7 @@ pub fn quality_of(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: Nai
 /// Call quality over a date range: poor streams per day and the users most affected.
 #[utoipa::path(
     tag = "calls",
-    params(("tenant_id" = String, Path, description = "Customer tenant id"), RangeQuery),
+    params(("tenant_id" = String, Path, description = "Customer tenant id"), QualityQuery),
     responses((status = 200, description = "Stream quality per day", body = Quality), Refusals),
     security(("bearer" = []))
 )]
@@ -275,13 +303,19 @@ pub async fn get_quality(
     state: State,
     principal: Principal,
     path: web::Path<String>,
-    query: web::Query<RangeQuery>,
+    query: web::Query<QualityQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let read = TenantRead::open(&state, &principal, &path).await?;
     let (from, to) = date_range(query.from, query.to)?;
-    let body =
-        read.aggregate(&format!("quality/{from}/{to}"), move |conn, t| quality_of(conn, &t.id, from, to)).await?;
+    let worst = match query.worst_users {
+        None => 20,
+        Some(n) if (0..=MAX_WORST_USERS).contains(&n) => n,
+        Some(_) => return Err(ApiError::BadRequest(format!("worst_users must be between 0 and {MAX_WORST_USERS}"))),
+    };
+    let body = read
+        .aggregate(&format!("quality/{from}/{to}/{worst}"), move |conn, t| quality_of(conn, &t.id, from, to, worst))
+        .await?;
     Ok(cached_json(&req, &*body))
 }
 
@@ -391,7 +425,7 @@ impl super::reports::Export for QualityExport {
     ) -> anyhow::Result<Option<Vec<Vec<crate::export::Cell>>>> {
         let Some((from, to)) = self.range.take() else { return Ok(None) };
         let tenant = tenant.to_string();
-        let quality = state.pool.run(move |conn| quality_of(conn, &tenant, from, to)).await?;
+        let quality = state.pool.run(move |conn| quality_of(conn, &tenant, from, to, 0)).await?;
         Ok(Some(
             quality
                 .days

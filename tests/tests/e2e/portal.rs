@@ -505,6 +505,20 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     let poor: i64 = calls.iter().map(|c| audio_streams(&model, c).1).sum();
     assert!(poor > 0, "the generator degraded some calls' networks");
     assert_eq!(quality.poor_streams, poor);
+    // The worst users: most poor streams first, at most 20 by default; fewer on request, none for the totals alone.
+    let worst: Vec<(String, i64)> = quality.worst_users.iter().map(|u| (u.user_id.clone(), u.poor_streams)).collect();
+    assert!(!worst.is_empty() && worst.len() <= 20, "{worst:?}");
+    assert!(worst.windows(2).all(|w| w[0].1 >= w[1].1) && worst.iter().all(|w| w.1 > 0), "{worst:?}");
+    let three: Quality =
+        portal.get_as(&format!("{base}/calls/quality?from={from}&to={to}&worst_users=3"), &token).await;
+    let three: Vec<(String, i64)> = three.worst_users.iter().map(|u| (u.user_id.clone(), u.poor_streams)).collect();
+    assert_eq!(three, worst.iter().take(3).cloned().collect::<Vec<_>>());
+    let totals: Quality =
+        portal.get_as(&format!("{base}/calls/quality?from={from}&to={to}&worst_users=0"), &token).await;
+    assert!(totals.worst_users.is_empty());
+    assert_eq!((totals.streams, totals.poor_streams, totals.days.len()), (quality.streams, poor, quality.days.len()));
+    let refused = portal.call(Method::GET, &format!("{base}/calls/quality?worst_users=101"), Some(&token), None).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
 
     // Exports: the users list as CSV (one line per user) and XLSX (a workbook any reader opens).
     let csv = portal

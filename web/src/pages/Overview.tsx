@@ -64,7 +64,8 @@ export function overviewRequests(tenant: string, days: number) {
     realised: [`${base}/savings/realised`, range],
     dashboard: [`${base}/dashboard`, undefined],
     usage: [`${base}/calls/usage`, { group_by: "day" }],
-    quality: [`${base}/calls/quality`, undefined],
+    // The overview shows the totals only: no worst users to sum.
+    quality: [`${base}/calls/quality`, { worst_users: 0 }],
     inactive: [`${base}/users`, { licensed: true, inactive_days: 30, limit: 1 }],
     pstn: [`${base}/calls/pstn`, { group_by: "day" }],
   } satisfies Record<string, [string, Query | undefined]>;

@@ -219,6 +219,11 @@ fn endpoints(today: chrono::NaiveDate, deep_cursor: &str) -> Vec<Endpoint> {
             format!("{tenant}/calls/quality?from={}&to={today}", today - chrono::Duration::days(29)),
             false,
         ),
+        e(
+            "quality_30d_totals",
+            format!("{tenant}/calls/quality?from={}&to={today}&worst_users=0", today - chrono::Duration::days(29)),
+            false,
+        ),
         e("users_by_sign_in", format!("{tenant}/users?limit=100&sort=last_sign_in&order=desc"), false),
         e(
             "users_by_sign_in_p500",
