@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark P4 (design §7, issues 13 and 19): portal-api's dashboard, licences, operator summary, 90-day trends,
 # chargeback, department usage, call quality (with and without the worst users) and users sorted by last sign-in
-# (first page and page 501) on a 100,000-user tenant with 10,000,000 call records at 200 requests/s, with the aggregate cache as shipped and with it off
-# (portal.cache_ttl_secs = 0). Baseline: psql replaying exactly the statements one request of the endpoint runs
+# (first page and page 501) on a 100,000-user tenant with 10,000,000 call records at 200 requests/s, with the
+# aggregate cache as shipped and with it off (portal.cache_ttl_secs = 0). Baseline: psql replaying exactly the statements one request of the endpoint runs
 # (captured from portal-api's `sua_db::statements` log by trace id). Target: p99 < 50 ms with the cache off.
 # Options: --only dashboard,licences  --quick (no informational pages or exports)  --seconds N  --keep
 # Needs PostgreSQL (scripts/services) and psql. Filling the database takes a few minutes; keep it for reruns with
