@@ -650,3 +650,80 @@ impl super::reports::Export for ChargebackExport {
         Ok(Some(rows))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use sua_db::models::LicenceCostDayRow;
+    use sua_db::testing::TestDatabase;
+
+    fn row(day: NaiveDate, sku: &str, purchased: i64, price: Option<(i64, &str)>) -> LicenceCostDayRow {
+        LicenceCostDayRow {
+            tenant_id: "t".into(),
+            day,
+            sku_id: format!("id-{sku}"),
+            sku_part_number: sku.into(),
+            purchased,
+            assigned: purchased - 1,
+            available: 1,
+            currency: price.map_or(String::new(), |(_, c)| c.to_string()),
+            unit_price_minor: price.map(|(p, _)| p),
+            cost_minor: price.map(|(p, _)| p * purchased),
+        }
+    }
+
+    /// A SKU is one column series per currency of its price; the points sum every SKU's units of the day.
+    #[test]
+    fn sku_series_are_columns_per_sku_and_currency_and_points_sum_the_units() {
+        for db in [TestDatabase::sqlite().unwrap(), TestDatabase::postgres().unwrap()] {
+            let pool = db.pool().unwrap();
+            let mut pooled = pool.get().unwrap();
+            let conn = &mut pooled.conn();
+            let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+            // E3 priced throughout; Copilot has no price on day 1, a USD price from day 2; E5 appears on day 3.
+            for (d, rows) in [
+                (1, vec![row(day(1), "SPE_E3", 10, Some((3600, "USD"))), row(day(1), "COPILOT", 5, None)]),
+                (
+                    2,
+                    vec![row(day(2), "SPE_E3", 9, Some((3600, "USD"))), row(day(2), "COPILOT", 5, Some((3000, "USD")))],
+                ),
+                (
+                    3,
+                    vec![
+                        row(day(3), "SPE_E3", 9, Some((3600, "USD"))),
+                        row(day(3), "COPILOT", 4, Some((3000, "USD"))),
+                        row(day(3), "SPE_E5", 2, Some((5700, "USD"))),
+                    ],
+                ),
+            ] {
+                LicenceCostDayRow::replace(conn, "t", day(d), &rows).unwrap();
+            }
+            let trends = super::trends(conn, "t", day(1), day(3)).unwrap();
+            let series: Vec<_> = trends
+                .skus
+                .iter()
+                .map(|s| (s.sku_part_number.as_str(), s.currency.as_deref(), s.days.clone(), s.purchased.clone()))
+                .collect();
+            assert_eq!(
+                series,
+                vec![
+                    ("COPILOT", None, vec![day(1)], vec![5]),
+                    ("COPILOT", Some("USD"), vec![day(2), day(3)], vec![5, 4]),
+                    ("SPE_E3", Some("USD"), vec![day(1), day(2), day(3)], vec![10, 9, 9]),
+                    ("SPE_E5", Some("USD"), vec![day(3)], vec![2]),
+                ]
+            );
+            assert_eq!(trends.skus[0].monthly_cost_minor, vec![None]);
+            assert_eq!(trends.skus[1].monthly_cost_minor, vec![Some(15_000), Some(12_000)]);
+            assert_eq!(trends.skus[2].assigned, vec![9, 8, 8]);
+            let units: Vec<_> = trends.points.iter().map(|p| (p.day, p.purchased_units, p.assigned_units)).collect();
+            assert_eq!(
+                units,
+                vec![(day(1), Some(15), Some(13)), (day(2), Some(14), Some(12)), (day(3), Some(15), Some(12))]
+            );
+            let cost: Vec<_> = trends.points.iter().map(|p| p.monthly_licence_cost.clone()).collect();
+            let usd = |amount_minor| vec![super::Money { amount_minor, currency: "USD".into() }];
+            assert_eq!(cost, vec![usd(36_000), usd(47_400), usd(55_800)]);
+        }
+    }
+}
