@@ -146,8 +146,9 @@ pub fn trends(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: NaiveDa
         if let Some(cost) = row.cost_minor {
             totals.entry(row.day).or_default().0.add(&row.currency, cost);
         }
-        let priced = row.cost_minor.is_some() && !row.currency.is_empty();
-        let currency = if priced { row.currency } else { String::new() };
+        // A cost without a currency is no price: such days go with the SKU's unpriced series.
+        let cost = row.cost_minor.filter(|_| !row.currency.is_empty());
+        let currency = if cost.is_some() { row.currency } else { String::new() };
         let series =
             skus.entry((row.sku_part_number.clone(), row.sku_id.clone(), currency.clone())).or_insert_with(|| {
                 SkuSeries {
@@ -165,7 +166,7 @@ pub fn trends(conn: &mut Conn<'_>, tenant_id: &str, from: NaiveDate, to: NaiveDa
         series.purchased.push(row.purchased);
         series.assigned.push(row.assigned);
         series.available.push(row.available);
-        series.monthly_cost_minor.push(if priced { row.cost_minor } else { None });
+        series.monthly_cost_minor.push(cost);
     }
     let mut findings: BTreeMap<NaiveDate, Vec<views::FindingTotal>> = BTreeMap::new();
     for row in SavingsDayRow::range(conn, tenant_id, from, to)? {
