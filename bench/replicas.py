@@ -25,7 +25,7 @@ and 429s. Before each phase it waits until the machine is quiet (less than 0.5 o
 up to 10 minutes before the first phase, a minute before the others); the load average and that reading are
 printed with the phase.
 
-    python3 bench/replicas.py [tenants] [calls per round] [calls in the one-tenant rounds, 0 skips] [throttles]"""
+    python3 bench/replicas.py [tenants] [calls per round, 0 skips the rounds] [calls in the one-tenant rounds, 0 skips] [throttles]"""
 import json, os, subprocess, sys, threading, time, urllib.request
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -304,12 +304,12 @@ try:
     print(f"# {TENANTS} tenants of {USERS} users, {CALLS} calls per round spread evenly over them; release build; "
           f"{CORES} cores shared by PostgreSQL, RabbitMQ, the simulator and sua")
     print(f"# simulator {'enforcing' if THROTTLES else 'without'} Microsoft's documented budgets; sua's own "
-          "call-records limiter (1,500 requests / 20 s per tenant, shared by the replicas through PostgreSQL) on as "
-          "always")
+          "call-records limiter (Microsoft's 1,500 requests / 20 s per tenant, kept by a bucket of 100 refilled at "
+          "65/s, shared by the replicas through PostgreSQL) on as always")
     print("# defaults: callrecords.fetch_concurrency=64, amqp.prefetch=32, analytics.prefetch=256, writers=4, "
           "db.pool_size=10 per replica")
     results = defaultdict(list)
-    for k in ROUNDS:
+    for k in ROUNDS if CALLS else ():
         placed = place(tenants, CALLS // TENANTS)
         phase, extra = collector_phase(k, placed)
         results[("collector", k)].append(report("collector", k, placed, phase, extra))

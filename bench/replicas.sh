@@ -6,7 +6,7 @@
 # resource that saturates can be named. Rounds alternate 1, 2, 1, 2 replicas; then one busy tenant, where
 # Microsoft's per-tenant call-records budget is the limit. Needs PostgreSQL, RabbitMQ and rabbitmqctl
 # (scripts/services); takes about 15 minutes.
-#   bench/replicas.sh [tenants] [calls per round] [calls in the one-tenant rounds, 0 skips] [throttles]
+#   bench/replicas.sh [tenants] [calls per round, 0 skips the rounds] [calls in the one-tenant rounds, 0 skips] [throttles]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services >/dev/null

@@ -242,9 +242,8 @@ fn a_shared_limiter_grants_at_most_limit_per_window_and_says_when_the_next_slot_
 fn a_token_bucket_allows_its_capacity_at_once_then_refills_at_its_rate() {
     with_each_backend(|backend, conn| {
         let t0 = now();
-        let window = Duration::seconds(20);
         let take = |conn: &mut Conn<'_>, at, want| {
-            conn.transaction(|c| rate_limits::try_take_tokens(c, "calls", 5, window, at, want)).unwrap()
+            conn.transaction(|c| rate_limits::try_take_tokens(c, "calls", 5, 0.25, at, want)).unwrap()
         };
         assert_eq!(take(conn, t0, 1), Ok(1), "{backend}");
         assert_eq!(take(conn, t0, 3), Ok(3), "{backend}: several at once");
@@ -253,6 +252,31 @@ fn a_token_bucket_allows_its_capacity_at_once_then_refills_at_its_rate() {
         assert_eq!(take(conn, t0 + Duration::seconds(4), 1), Ok(1), "{backend}");
         assert!(take(conn, t0 + Duration::seconds(4), 1).is_err(), "{backend}");
         assert_eq!(take(conn, t0 + Duration::seconds(13), 5), Ok(2), "{backend}: refilled at the rate, whole tokens");
+    });
+}
+
+#[test]
+fn a_bucket_sized_for_a_budget_never_grants_more_than_the_budget_in_any_window() {
+    // A budget of 1,500 per 20 s, as Microsoft's call records: a burst of 100 refilled at 65/s. Callers take as
+    // much as they may every 50 ms for a minute, starting with a full bucket (after an idle spell), as a
+    // collector with a backlog does.
+    with_each_backend(|backend, conn| {
+        let t0 = now();
+        let mut grants: Vec<(i64, u32)> = Vec::new();
+        for step in 0..1_200 {
+            let at = t0 + Duration::milliseconds(step * 50);
+            if let Ok(n) = conn.transaction(|c| rate_limits::try_take_tokens(c, "budget", 100, 65.0, at, 100)).unwrap()
+            {
+                grants.push((step * 50, n));
+            }
+        }
+        let in_window = |start: i64| -> u32 {
+            grants.iter().filter(|(ms, _)| *ms >= start && *ms < start + 20_000).map(|(_, n)| n).sum()
+        };
+        let busiest = (0..=40_000).step_by(50).map(in_window).max().unwrap();
+        assert!(busiest <= 1_400, "{backend}: {busiest} granted in one 20 s window");
+        assert!(in_window(0) >= 1_350, "{backend}: the first 20 s use the budget ({})", in_window(0));
+        assert!(in_window(40_000) >= 1_290, "{backend}: the steady rate is 65/s ({})", in_window(40_000));
     });
 }
 

@@ -1,4 +1,4 @@
-//! A sliding-window limiter shared by every replica through the database.
+//! Limiters shared by every replica through the database: a sliding window and a token bucket.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -43,21 +43,22 @@ pub fn try_acquire(
     Ok(Err(recent[recent.len() - limit as usize] + window))
 }
 
-/// Takes up to `want` tokens from the bucket `key` (holding at most `capacity`, refilled at `capacity` per
-/// `window`): returns how many were granted (at least one), or when the next token will be there. Run it inside a
-/// transaction (the bucket row is locked on PostgreSQL). Constant work per call, unlike the sliding window, so it
-/// suits large budgets (1,500 per 20 s); taking several at once lets a replica serve its waiting requests with one
-/// round trip instead of one each.
+/// Takes up to `want` tokens from the bucket `key` (holding at most `capacity`, refilled at `per_second`):
+/// returns how many were granted (at least one), or when the next token will be there. Run it inside a transaction
+/// (the bucket row is locked on PostgreSQL). Constant work per call, unlike the sliding window, so it suits large
+/// budgets; taking several at once lets a replica serve its waiting requests with one round trip instead of one
+/// each. Over any span of `t` seconds it grants at most `capacity + t × per_second`: to keep a budget of `n` per
+/// `t` seconds, choose the two so that sum stays within `n`.
 pub fn try_take_tokens(
     conn: &mut Conn<'_>,
     key: &str,
     capacity: u32,
-    window: Duration,
+    per_second: f64,
     now: NaiveDateTime,
     want: u32,
 ) -> Result<Result<u32, NaiveDateTime>, DbError> {
     let capacity = f64::from(capacity.max(1));
-    let per_second = capacity / (window.num_milliseconds().max(1) as f64 / 1000.0);
+    let per_second = per_second.max(f64::MIN_POSITIVE);
     with_conn!(&mut *conn, |c| diesel::insert_into(rate_limit_buckets::table)
         .values((
             rate_limit_buckets::key.eq(key),
