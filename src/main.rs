@@ -578,7 +578,26 @@ async fn demo(data_dir: PathBuf, port: u16, config: Option<PathBuf>, customers: 
         );
         a.and(b).and(c)
     });
+    let first_start = sua_domain::tenants::list(&deps.pool).await?.is_empty();
+    if first_start {
+        // A new demo has run for a week already: sua and the simulator go back DEMO_HISTORY_DAYS days, the
+        // customers consent then, and the days pass one by one with their licence syncs, so the history has days
+        // and the admins' licence changes show as realised savings.
+        let back = -chrono::Duration::days(DEMO_HISTORY_DAYS);
+        sua_core::clock::advance(back);
+        sim.sim.advance_clock(back);
+    } else {
+        // A restarted simulator remembers nothing: the admins' licence changes are made again.
+        for tenant in &sim.sim.tenants {
+            for day in 1..=DEMO_HISTORY_DAYS {
+                demo_licence_changes(tenant, day);
+            }
+        }
+    }
     consent_demo_customers(&config, &deps, &collector, &sim).await?;
+    if first_start {
+        demo_history(&config, &deps, &collector, &sim).await?;
+    }
     print_demo_banner(&config, &sim, &ports, &data_dir)?;
     let result = services.await?;
     deps.broker.close().await;
@@ -611,6 +630,9 @@ async fn demo_graph(
     config.client_secret = Some(SecretString::from(sim.sim.config.client_secret.clone()));
     config.extra_ca_file = Some(sim.ca_file.clone());
     config.onboarding.consent_propagation_secs = 0;
+    // The simulator does not enforce Microsoft's 10 signInActivity requests a minute, and the first start's week
+    // of daily syncs would wait on it.
+    config.graph.sign_in_activity_per_minute = 0;
     config.portal.audience = DEMO_AUDIENCE.into();
     config.portal.issuer_base = Some(sim.sim.config.issuer_base.parse()?);
     config.portal.operator_tenant = Some(DEMO_OPERATOR_TENANT.into());
@@ -643,6 +665,91 @@ async fn consent_demo_customers(
         let callback = consent.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
         let outcome = http.get(&callback).send().await?.status();
         anyhow::ensure!(outcome.is_success(), "the demo customer's consent failed ({outcome})");
+    }
+    Ok(())
+}
+
+/// Days of licence history a new demo starts with.
+const DEMO_HISTORY_DAYS: i64 = 6;
+
+/// What a demo customer's admins change on `day` of the history (1 is the day after consent), as they act on
+/// sua's findings: two Microsoft 365 E3 licences taken from disabled accounts on day 2 and the two seats cancelled
+/// on day 3; on day 5 half of the Copilot seats bought and never assigned cancelled.
+fn demo_licence_changes(tenant: &sua_graph_sim::TenantModel, day: i64) {
+    use sua_graph_sim::catalog::{COPILOT_SKU, SPE_E3};
+    let disabled_e3 = || {
+        (0..tenant.spec.users)
+            .map(|i| tenant.user(i))
+            .filter(|u| !u.account_enabled && u.licences.iter().any(|(s, _)| s.id == SPE_E3.id))
+            .take(2)
+    };
+    let unassigned = |sku: &sua_graph_sim::catalog::Sku| {
+        let subscription = tenant.subscriptions().into_iter().find(|s| s.sku.id == sku.id);
+        subscription.map_or(0, |s| s.enabled.saturating_sub(s.consumed))
+    };
+    match day {
+        2 => disabled_e3().for_each(|u| tenant.remove_licence(u.index, &SPE_E3)),
+        3 => tenant.lower_seats(&SPE_E3, unassigned(&SPE_E3).min(2)),
+        5 => tenant.lower_seats(&COPILOT_SKU, unassigned(&COPILOT_SKU) / 2),
+        _ => {}
+    }
+}
+
+/// The first start's week: waits for each day's aggregates of every customer, lets the admins make that day's
+/// changes, and moves sua's and the simulator's clocks to the next day, whose licence sync and PSTN log collection
+/// then run, until they read the real time again. Calls of those days, which Graph notified nobody of, are then
+/// backfilled.
+async fn demo_history(
+    config: &Config,
+    deps: &Dependencies,
+    collector: &sua_collector::Collector,
+    sim: &sua_graph_sim::GraphSim,
+) -> anyhow::Result<()> {
+    use sua_collector::scheduler::{Daily, queue_daily, queue_subscription_checks};
+    let stale = chrono::Duration::seconds(i64::try_from(config.sync.stale_after_secs).unwrap_or(600));
+    // The consent queued the first day's collection.
+    let mut queued_for = sua_core::clock::today();
+    for day in 0..=DEMO_HISTORY_DAYS {
+        println!("demo history: day {} of {}, {}", day + 1, DEMO_HISTORY_DAYS + 1, sua_core::clock::today());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        for tenant in &sim.sim.tenants {
+            loop {
+                // Midnight may pass while a day is collected: the new day is then queued and waited for.
+                let today = sua_core::clock::today();
+                if today != queued_for {
+                    queue_subscription_checks(&deps.pool, &deps.broker, "demo").await?;
+                    for daily in [Daily::Licence, Daily::Pstn] {
+                        queue_daily(&deps.pool, &deps.broker, daily, &[], false, stale, "demo").await?;
+                    }
+                    queued_for = today;
+                }
+                let id = tenant.id.clone();
+                let rows =
+                    deps.pool.run(move |conn| sua_db::models::TenantDayRow::range(conn, &id, today, today)).await?;
+                if !rows.is_empty() {
+                    break;
+                }
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "the demo customer {}'s licences of {today} were not analysed within 120 s",
+                    tenant.id
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        if day < DEMO_HISTORY_DAYS {
+            for tenant in &sim.sim.tenants {
+                demo_licence_changes(tenant, day + 1);
+            }
+            sua_core::clock::advance(chrono::Duration::days(1));
+            sim.sim.advance_clock(chrono::Duration::days(1));
+        }
+    }
+    let now = sua_core::clock::now();
+    for tenant in &sim.sim.tenants {
+        let from = now - chrono::Duration::days(DEMO_HISTORY_DAYS + 1);
+        let id = collector.backfills.create(&tenant.id, from, now, "demo").await?;
+        collector.backfills.run_here(&id, |_, _| {}).await?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The README's first command: `sua demo` runs everything in one process with a simulated customer, and the
-//! portal it prints answers with that customer's data, for the token it prints, across a restart.
+//! portal it prints answers with that customer's data (a week of history included), for the token it prints,
+//! across a restart.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -96,6 +97,25 @@ async fn the_demo_serves_a_collected_and_analysed_customer_to_the_tokens_it_prin
         },
     )
     .await;
+    // The first start ran the last week: a licence sync each day, and the admins' changes realised as savings.
+    let (_, body) = get(dashboard.clone(), printed.admin.clone()).await;
+    let today: chrono::NaiveDate = body["snapshot"]["day"].as_str().unwrap().parse().unwrap();
+    let week = format!("from={}&to={today}", today - chrono::Duration::days(6));
+    let (_, trends) = get(format!("/api/v1/tenants/{}/trends?{week}", printed.tenant), printed.admin.clone()).await;
+    let purchased: Vec<i64> =
+        trends["points"].as_array().unwrap().iter().filter_map(|p| p["purchased_units"].as_i64()).collect();
+    assert_eq!(purchased.len(), 7, "a licence sync on each of 7 days: {trends}");
+    assert!(
+        purchased.windows(2).all(|w| w[1] <= w[0]) && purchased[6] < purchased[0],
+        "seats cancelled: {purchased:?}"
+    );
+    let path = format!("/api/v1/tenants/{}/savings/realised?{week}", printed.tenant);
+    let (_, realised) = get(path, printed.admin.clone()).await;
+    let e3: Vec<_> =
+        realised["items"].as_array().unwrap().iter().filter(|i| i["sku_part_number"] == "SPE_E3").collect();
+    assert_eq!(e3.len(), 1, "{realised}");
+    assert_eq!(e3[0]["units"], 2, "{realised}");
+    assert_eq!(body["realised_savings_total"], realised["total"], "the dashboard shows the savings realised");
     let (status, summary) = get("/api/v1/summary".into(), printed.operator.clone()).await;
     assert_eq!((status, summary["tenants"].as_array().map(Vec::len)), (200, Some(1)));
     let (status, _) = get("/api/v1/summary".into(), printed.admin.clone()).await;
