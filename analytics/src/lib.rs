@@ -56,7 +56,8 @@ pub async fn build(config: &Config, deps: Dependencies) -> anyhow::Result<Runnin
         let metrics = recompute::Metrics::new(&deps.registry);
         let interval = Duration::from_millis(config.analytics.recompute_interval_ms.max(10));
         let (pool, stop) = (deps.pool.clone(), running.stop_token());
-        running.spawn("recompute", recompute::run(pool, interval, metrics, stop));
+        let rank_every = chrono::Duration::seconds(i64::try_from(config.analytics.quality_rank_interval_secs)?);
+        running.spawn("recompute", recompute::run(pool, interval, rank_every, metrics, stop));
         let (pool, stop) = (deps.pool.clone(), running.stop_token());
         running.spawn("retention", retention::run(pool, config.analytics.retention_days, stop));
     }

@@ -1,4 +1,4 @@
-//! The recompute worker: rebuilds marked rollups and findings. Any number of replicas may run it; PostgreSQL
+//! The recompute worker: rebuilds marked rollups and findings, and call quality's worst-user windows. Any number of replicas may run it; PostgreSQL
 //! advisory locks make two replicas queue on the same key instead of clashing.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use prometheus::{IntCounterVec, Registry};
 use sua_db::models::{
     DepartmentCostDayRow, FindingRow, LicenceCostDayRow, PriceOverrideRow, PstnCallRow, RealisedSavingRow,
-    SavingsDayRow, SnapshotRow, TenantDayRow, TenantSettingsRow, findings, rollups,
+    SavingsDayRow, SnapshotRow, TenantDayRow, TenantSettingsRow, findings, quality_windows, rollups,
 };
 use sua_db::{Conn, DbError, Pool};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ use sua_domain::prices::PriceBook;
 /// Keys recomputed per pass before marks are looked up again.
 const ROLLUP_BATCH: i64 = 200;
 const FINDINGS_BATCH: i64 = 20;
+const QUALITY_BATCH: i64 = 20;
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -31,7 +32,8 @@ impl Metrics {
             recomputed: sua_core::metrics::counter_vec(
                 registry,
                 "sua_analytics_recomputes_total",
-                "Rollup days and findings of tenants recomputed, by what (rollup, findings) and outcome.",
+                "Rollup days, findings and call-quality windows of tenants recomputed, by what (rollup, findings, \
+                 quality) and outcome.",
                 &["what", "outcome"],
             ),
         }
@@ -104,8 +106,9 @@ pub fn recompute_findings(conn: &mut Conn<'_>, tenant_id: &str) -> Result<usize,
     Ok(rows.len())
 }
 
-/// One pass over the marks; returns how many keys it recomputed.
-pub fn pass(conn: &mut Conn<'_>, metrics: Option<&Metrics>) -> Result<usize, DbError> {
+/// One pass over the marks, and over the call-quality windows due (ranked at most once per `rank_every` while a
+/// tenant's data changes); returns how many keys it recomputed.
+pub fn pass(conn: &mut Conn<'_>, rank_every: chrono::Duration, metrics: Option<&Metrics>) -> Result<usize, DbError> {
     let mut done = 0;
     for (tenant, day) in rollups::pending(conn, ROLLUP_BATCH)? {
         let result = conn.transaction(|tx| rollups::recompute(tx, &tenant, day));
@@ -124,19 +127,34 @@ pub fn pass(conn: &mut Conn<'_>, metrics: Option<&Metrics>) -> Result<usize, DbE
         tracing::info!(tenant = %tenant, findings = count, "findings recomputed");
         done += 1;
     }
+    let today = sua_core::clock::today();
+    for tenant in quality_windows::pending(conn, today, sua_db::now() - rank_every, QUALITY_BATCH)? {
+        let result = conn.transaction(|tx| quality_windows::recompute(tx, &tenant, today));
+        if let Some(m) = metrics {
+            m.recomputed.with_label_values(&["quality", if result.is_ok() { "ok" } else { "failed" }]).inc();
+        }
+        result?;
+        done += 1;
+    }
     Ok(done)
 }
 
 /// Runs a pass every `interval` until `stop`. A day's rollups are rebuilt whole, so while records stream in, one rebuild per interval serves every record that arrived in it
 /// (rebuilding after each record would redo the day's work over and over).
-pub async fn run(pool: Pool, interval: Duration, metrics: Metrics, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    pool: Pool,
+    interval: Duration,
+    rank_every: chrono::Duration,
+    metrics: Metrics,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = stop.cancelled() => return Ok(()),
         }
         let m = metrics.clone();
-        if let Err(error) = pool.run(move |conn| pass(conn, Some(&m))).await {
+        if let Err(error) = pool.run(move |conn| pass(conn, rank_every, Some(&m))).await {
             tracing::warn!(%error, "recompute pass failed; will retry");
         }
     }

@@ -143,6 +143,7 @@ impl Stack {
         let mut config = self.config.clone();
         config.listen = Some(format!("127.0.0.1:{}", free_port()).parse().unwrap_or_else(|e| panic!("{e}")));
         config.analytics.recompute_interval_ms = 50;
+        config.analytics.quality_rank_interval_secs = 0;
         let running = sua_analytics::build(&config, self.deps.clone())
             .await
             .unwrap_or_else(|e| panic!("analytics did not start: {e:#}"));

@@ -730,6 +730,9 @@ async function main() {
       if (quality.worst_users.length) {
         await page.locator(`[data-testid="quality-worst"] tr[data-id="${quality.worst_users[0].user_id}"]`).waitFor();
       }
+      // The last 30 days are ranked by analytics ahead of requests; the page says when.
+      assert.ok(quality.worst_users_as_of, "the default range's worst users come ranked");
+      assert.match(await text(page, "quality-worst-as-of"), /^Ranked /);
       await page.locator('[data-testid="chart-quality"] svg').waitFor();
       await shot(page, "quality");
       await axe(page, "call quality");

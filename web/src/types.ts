@@ -224,6 +224,8 @@ export interface Quality {
   poor_streams: number;
   poor_ratio: number;
   worst_users: QualityUser[];
+  /** When analytics ranked the worst users (the last 7, 30 or 90 days); null when summed for this answer. */
+  worst_users_as_of: string | null;
 }
 
 export interface SyncInfo {

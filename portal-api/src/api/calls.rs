@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use sua_db::models::{SnapshotRow, TenantRow};
+use sua_db::models::{SnapshotRow, TenantRow, quality_windows};
 use sua_db::views::{self, UsageGroup};
 use sua_db::{Conn, DbError};
 use utoipa::{IntoParams, ToSchema};
@@ -235,6 +235,9 @@ pub struct Quality {
     pub poor_ratio: f64,
     /// The users with the most poor streams, most first (at most `worst_users`, default 20).
     pub worst_users: Vec<QualityUser>,
+    /// When the worst users were ranked, for the last 7, 30 or 90 days (analytics keeps those rankings, recomputed
+    /// within a minute of new calls); absent when they were summed for this answer.
+    pub worst_users_as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn ratio(poor: i64, all: i64) -> f64 {
@@ -250,11 +253,14 @@ pub fn quality_of(
     worst: i64,
 ) -> Result<Quality, DbError> {
     let days = views::usage_by_day(conn, tenant_id, from, to)?;
-    let worst = if worst > 0 {
+    let (worst, worst_as_of) = if worst > 0 {
         let run = current_run(conn, tenant_id)?;
-        views::worst_quality_users(conn, tenant_id, &run, from, to, worst)?
+        match quality_windows::worst_users(conn, tenant_id, &run, from, to, worst)? {
+            Some((at, users)) => (users, Some(at.and_utc())),
+            None => (views::worst_quality_users(conn, tenant_id, &run, from, to, worst)?, None),
+        }
     } else {
-        vec![]
+        (vec![], None)
     };
     let streams = days.iter().map(|d| d.streams).sum();
     let poor = days.iter().map(|d| d.poor_streams).sum();
@@ -288,6 +294,7 @@ pub fn quality_of(
                 poor_streams: u.poor_streams,
             })
             .collect(),
+        worst_users_as_of: worst_as_of,
     })
 }
 

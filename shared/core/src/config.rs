@@ -164,6 +164,9 @@ pub struct AnalyticsConfig {
     pub recompute: bool,
     /// How long the recompute worker waits when it found nothing to do.
     pub recompute_interval_ms: u64,
+    /// A tenant's call-quality rankings (worst users over the last 7, 30 and 90 days) are recomputed at most this
+    /// often while its data keeps changing; 0 recomputes them on every change.
+    pub quality_rank_interval_secs: u64,
     /// Deliveries analytics handles at once (its consumer's prefetch, in place of `amqp.prefetch`): the call
     /// records among them are what group commit shares transactions between.
     pub prefetch: u16,
@@ -181,6 +184,7 @@ impl Default for AnalyticsConfig {
         Self {
             recompute: true,
             recompute_interval_ms: 500,
+            quality_rank_interval_secs: 60,
             prefetch: 256,
             write_batch_max: 64,
             writers: 4,

@@ -251,6 +251,8 @@ fn a_token_bucket_allows_its_capacity_at_once_then_refills_at_its_rate() {
         assert_eq!(take(conn, t0, 1), Err(t0 + Duration::seconds(4)), "{backend}: one token every 4 s");
         assert_eq!(take(conn, t0 + Duration::seconds(4), 1), Ok(1), "{backend}");
         assert!(take(conn, t0 + Duration::seconds(4), 1).is_err(), "{backend}");
+        assert_eq!(take(conn, t0 + Duration::seconds(4), 2), Err(t0 + Duration::seconds(12)), "{backend}: until 2 are");
+        assert_eq!(take(conn, t0 + Duration::seconds(4), 9), Err(t0 + Duration::seconds(24)), "{backend}: at most 5");
         assert_eq!(take(conn, t0 + Duration::seconds(13), 5), Ok(2), "{backend}: refilled at the rate, whole tokens");
     });
 }
@@ -831,5 +833,87 @@ fn department_rollups_go_to_the_current_snapshot_and_move_to_a_new_one_for_the_m
         let (calls, _) = rows(conn);
         assert_eq!(calls[0], (before, "Sales".into(), "".into(), 2), "{backend}");
         assert!(calls.contains(&(first, "Moved".into(), "".into(), 1)), "{backend}: {calls:?}");
+    });
+}
+
+#[test]
+fn call_quality_windows_rank_the_worst_users_as_a_sum_would_and_follow_the_data_and_the_day() {
+    use crate::models::{DataVersion, quality_windows};
+    use diesel::connection::SimpleConnection;
+    let today = NaiveDate::from_ymd_opt(2026, 3, 30).unwrap();
+    let ago = |days: i64| today - Duration::days(days);
+    with_each_backend(|backend, conn| {
+        // u1: 5 poor streams 10 days ago; u2: 2 today and 2 yesterday; u3: 1 today and 6 forty days ago; u4: none;
+        // u5 ties u2 over 7 days (4, today) and ranks after it by id.
+        let mut values = Vec::new();
+        for (day, user, poor) in
+            [(10, "u1", 5), (0, "u2", 2), (1, "u2", 2), (0, "u3", 1), (40, "u3", 6), (0, "u4", 0), (0, "u5", 4)]
+        {
+            values.push(format!("('t1', '{}', '{user}', 3, 1, 2, 90, 0, 0, 12, {poor})", ago(day)));
+        }
+        with_conn!(&mut *conn, |c| c.batch_execute(&format!(
+            "INSERT INTO call_usage_daily (tenant_id, day, user_id, calls, group_calls, peer_calls, seconds, \
+             video_calls, pstn_calls, streams, poor_streams) VALUES {};",
+            values.join(", ")
+        )))
+        .unwrap();
+        conn.transaction(|tx| DataVersion::bump(tx, "t1")).unwrap();
+        let settled = |at: chrono::NaiveDateTime| at - Duration::seconds(60);
+        let t0 = now();
+        assert_eq!(quality_windows::pending(conn, today, settled(t0), 10).unwrap(), ["t1"], "{backend}: never ranked");
+        assert_eq!(quality_windows::worst_users(conn, "t1", "run", ago(29), today, 20).unwrap(), None, "{backend}");
+        conn.transaction(|tx| quality_windows::recompute(tx, "t1", today)).unwrap();
+        assert!(quality_windows::pending(conn, today, settled(now()), 10).unwrap().is_empty(), "{backend}");
+
+        let ranked = |conn: &mut Conn<'_>, days: i64, limit: i64| {
+            let (_, users) =
+                quality_windows::worst_users(conn, "t1", "run", ago(days - 1), today, limit).unwrap().unwrap();
+            users.into_iter().map(|u| (u.key, u.poor_streams)).collect::<Vec<_>>()
+        };
+        let summed = |conn: &mut Conn<'_>, days: i64, limit: i64| {
+            let users = crate::views::worst_quality_users(conn, "t1", "run", ago(days - 1), today, limit).unwrap();
+            users.into_iter().map(|u| (u.key, u.poor_streams)).collect::<Vec<_>>()
+        };
+        let pairs = |list: &[(&str, i64)]| list.iter().map(|(u, n)| (u.to_string(), *n)).collect::<Vec<_>>();
+        assert_eq!(ranked(conn, 7, 20), pairs(&[("u2", 4), ("u5", 4), ("u3", 1)]), "{backend}: 7 days");
+        assert_eq!(ranked(conn, 30, 20), pairs(&[("u1", 5), ("u2", 4), ("u5", 4), ("u3", 1)]), "{backend}: 30 days");
+        assert_eq!(ranked(conn, 90, 2), pairs(&[("u3", 7), ("u1", 5)]), "{backend}: 90 days, the first 2");
+        for days in quality_windows::WINDOWS {
+            assert_eq!(ranked(conn, days, 20), summed(conn, days, 20), "{backend}: {days} days as summed");
+        }
+        assert_eq!(
+            quality_windows::worst_users(conn, "t1", "run", ago(30), today, 20).unwrap(),
+            None,
+            "{backend}: 31 days are no window"
+        );
+        assert_eq!(
+            quality_windows::worst_users(conn, "t1", "run", ago(29), today, quality_windows::KEPT + 1).unwrap(),
+            None,
+            "{backend}: more users than a window keeps"
+        );
+
+        // New poor streams: the rankings wait for the debounce, then follow.
+        with_conn!(&mut *conn, |c| c.batch_execute(&format!(
+            "INSERT INTO call_usage_daily (tenant_id, day, user_id, calls, group_calls, peer_calls, seconds, \
+             video_calls, pstn_calls, streams, poor_streams) VALUES ('t1', '{}', 'u4', 1, 0, 1, 30, 0, 0, 4, 9);",
+            ago(2)
+        )))
+        .unwrap();
+        conn.transaction(|tx| DataVersion::bump(tx, "t1")).unwrap();
+        assert!(quality_windows::pending(conn, today, settled(now()), 10).unwrap().is_empty(), "{backend}: debounced");
+        let later = now() + Duration::seconds(61);
+        assert_eq!(quality_windows::pending(conn, today, settled(later), 10).unwrap(), ["t1"], "{backend}");
+        let version = DataVersion::of(conn, "t1").unwrap();
+        conn.transaction(|tx| quality_windows::recompute(tx, "t1", today)).unwrap();
+        assert!(DataVersion::of(conn, "t1").unwrap() > version, "{backend}: cached answers are retired");
+        assert_eq!(ranked(conn, 7, 1), pairs(&[("u4", 9)]), "{backend}");
+
+        // The next day: yesterday's windows are not served, and every tenant's are due.
+        let tomorrow = today + Duration::days(1);
+        assert_eq!(
+            quality_windows::worst_users(conn, "t1", "run", ago(6) + Duration::days(1), tomorrow, 20).unwrap(),
+            None
+        );
+        assert_eq!(quality_windows::pending(conn, tomorrow, settled(now()), 10).unwrap(), ["t1"], "{backend}");
     });
 }

@@ -19,10 +19,10 @@ use sua_portal_api::api::calls::{Quality, Usage};
 use sua_portal_api::api::findings::Findings;
 use sua_portal_api::api::licences::Licences;
 use sua_portal_api::api::users::Users;
-use sua_tests::eventually;
 use sua_tests::expected::{audio_streams, expected_findings, expected_money, history, list_price, party_users};
 use sua_tests::portal::{Portal, usd};
 use sua_tests::stack::{Backend, OPERATOR_TENANT, PORTAL_AUDIENCE, Stack};
+use sua_tests::{eventually, settles};
 
 const WAIT: Duration = Duration::from_secs(150);
 const READER: &str = "Portal.Reader";
@@ -519,6 +519,27 @@ async fn the_portal_shows_a_simulated_tenant_exactly_as_the_generator_built_it()
     assert_eq!((totals.streams, totals.poor_streams, totals.days.len()), (quality.streams, poor, quality.days.len()));
     let refused = portal.call(Method::GET, &format!("{base}/calls/quality?worst_users=101"), Some(&token), None).await;
     assert_eq!(refused.status, 400, "{}", refused.text());
+    // The last 30 days are a window analytics ranks ahead of requests: once ranked, the same users, names and
+    // numbers as summed on request over 31 days (which hold the same calls: the generator's are more recent).
+    let today = sua_core::clock::today();
+    let days_back = |n| today - chrono::Duration::days(n);
+    let summed: Quality =
+        portal.get_as(&format!("{base}/calls/quality?from={}&to={today}", days_back(30)), &token).await;
+    assert!(summed.worst_users_as_of.is_none(), "31 days are summed on request");
+    assert_eq!(summed.poor_streams, poor);
+    let listed = |q: &Quality| {
+        q.worst_users.iter().map(|u| (u.user_id.clone(), u.poor_streams, u.display_name.clone())).collect::<Vec<_>>()
+    };
+    let window = format!("{base}/calls/quality?from={}&to={today}", days_back(29));
+    settles("the last 30 days' worst users ranked by analytics", WAIT, || async {
+        let ranked: Quality = portal.get_as(&window, &token).await;
+        match ranked.worst_users_as_of {
+            Some(_) if listed(&ranked) == listed(&summed) => Ok(()),
+            Some(at) => Err(format!("ranked at {at}: {:?}, summed: {:?}", listed(&ranked), listed(&summed))),
+            None => Err("not ranked yet".into()),
+        }
+    })
+    .await;
 
     // Exports: the users list as CSV (one line per user) and XLSX (a workbook any reader opens).
     let csv = portal

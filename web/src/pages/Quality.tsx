@@ -3,7 +3,7 @@
 import { useMemo } from "preact/hooks";
 import { Chart, type ChartOption } from "../chart";
 import { useApi } from "../context";
-import { count, day, percent, shortDay } from "../format";
+import { count, dateTime, day, percent, shortDay } from "../format";
 import type { Quality as QualityData } from "../types";
 import { Card, Empty, ErrorState, ExportButtons, Loading, Page } from "../ui";
 import { DateRange, useRange } from "./Calls";
@@ -63,6 +63,11 @@ export default function Quality({ tenant }: { tenant: string }) {
           )}
           <section class="panel table-wrap" aria-labelledby="worst-title">
             <h2 id="worst-title">Users with the most poor streams</h2>
+            {data.worst_users_as_of && (
+              <p class="note" data-testid="quality-worst-as-of">
+                Ranked {dateTime(data.worst_users_as_of)}; rankings of the last 7, 30 and 90 days are redone within a minute of new calls.
+              </p>
+            )}
             {data.worst_users.length === 0 ? (
               <Empty title="Nobody had a poor stream in this range" />
             ) : (

@@ -1,5 +1,6 @@
 //! Each tenant's data version: a counter bumped in the transaction of every write that changes what the portal
-//! shows (a snapshot made current, rollups or findings recomputed, a price or threshold changed).
+//! shows (a snapshot made current, rollups, findings or call-quality rankings recomputed, a price or threshold
+//! changed).
 //!
 //! portal-api keys its cached aggregates on it: a request reads the version (one primary-key lookup) before it
 //! reads the data, so an answer cached before a commit is never served after it, on any replica, and nothing has

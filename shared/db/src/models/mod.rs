@@ -54,6 +54,7 @@ pub mod invitations;
 pub mod licence_cost_daily;
 pub mod pstn_calls;
 pub mod pstn_usage;
+pub mod quality_windows;
 pub mod rate_limits;
 pub mod realised_savings;
 pub mod retention;

@@ -44,7 +44,8 @@ pub fn try_acquire(
 }
 
 /// Takes up to `want` tokens from the bucket `key` (holding at most `capacity`, refilled at `per_second`):
-/// returns how many were granted (at least one), or when the next token will be there. Run it inside a transaction
+/// returns how many were granted (at least one), or, when not even one is there, when `want` of them (at most
+/// `capacity`) will be. Run it inside a transaction
 /// (the bucket row is locked on PostgreSQL). Constant work per call, unlike the sliding window, so it suits large
 /// budgets; taking several at once lets a replica serve its waiting requests with one round trip instead of one
 /// each. Over any span of `t` seconds it grants at most `capacity + t × per_second`: to keep a budget of `n` per
@@ -84,7 +85,10 @@ pub fn try_take_tokens(
         let granted = available.floor().min(f64::from(want.max(1)));
         (available - granted, Ok(granted as u32))
     } else {
-        let wait_ms = ((1.0 - available) / per_second * 1000.0).ceil() as i64;
+        // Waiting for all the tokens wanted (not just one) lets the caller take them in one round trip when it
+        // wakes, instead of one round trip per token while the bucket is empty.
+        let needed = f64::from(want.max(1)).min(capacity);
+        let wait_ms = ((needed - available) / per_second * 1000.0).ceil() as i64;
         (available, Err(now + Duration::milliseconds(wait_ms.max(1))))
     };
     with_conn!(conn, |c| diesel::update(rate_limit_buckets::table.find(key))

@@ -1,0 +1,2 @@
+DROP TABLE call_quality_worst;
+DROP TABLE call_quality_windows;
