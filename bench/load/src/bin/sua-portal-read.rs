@@ -682,6 +682,11 @@ async fn main() -> anyhow::Result<()> {
     )?;
     eprintln!("tenant: {counts}");
     let today: chrono::NaiveDate = psql(&url, "SELECT current_date")?.parse()?;
+    // What analytics keeps for call quality: the worst users of the last 7, 30 and 90 days, ranked by its own code.
+    let started = Instant::now();
+    let pool = sua_db::Pool::new(&secrecy::SecretString::from(url.clone()), &sua_core::config::DbConfig::default())?;
+    pool.run(move |conn| conn.transaction(|tx| sua_db::models::quality_windows::recompute(tx, TENANT, today))).await?;
+    eprintln!("call-quality windows ranked in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
 
     let sim = GraphSim::start(SimConfig {
         tenants: vec![TenantSpec { users: 1, entra_p1: true, concealed_names: true }],
