@@ -1,5 +1,5 @@
-//! The recompute worker: rebuilds marked rollups and findings, and call quality's worst-user windows. Any number of replicas may run it; PostgreSQL
-//! advisory locks make two replicas queue on the same key instead of clashing.
+//! The recompute worker: rebuilds marked rollups and findings, and call quality's worst-user windows. Any number
+//! of replicas may run it; PostgreSQL advisory locks make two replicas queue on the same key instead of clashing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
