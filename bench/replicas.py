@@ -304,8 +304,8 @@ try:
     print(f"# {TENANTS} tenants of {USERS} users, {CALLS} calls per round spread evenly over them; release build; "
           f"{CORES} cores shared by PostgreSQL, RabbitMQ, the simulator and sua")
     print(f"# simulator {'enforcing' if THROTTLES else 'without'} Microsoft's documented budgets; sua's own "
-          "call-records limiter (Microsoft's 1,500 requests / 20 s per tenant, a bucket of 1,500 refilled at 75/s, "
-          "shared by the replicas through PostgreSQL) on as always")
+          "call-records limiter (Microsoft's 1,500 requests / 20 s per tenant, kept by a bucket of 100 refilled at "
+          "65/s, shared by the replicas through PostgreSQL) on as always")
     print("# defaults: callrecords.fetch_concurrency=64, amqp.prefetch=32, analytics.prefetch=256, writers=4, "
           "db.pool_size=10 per replica")
     results = defaultdict(list)

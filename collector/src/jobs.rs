@@ -24,6 +24,9 @@ impl Handler for CollectorJobs {
             }
             Kind::CallRecordFetchJobV1 => {
                 let job: CallRecordFetchJobV1 = envelope.decode()?;
+                if c.fetcher.defer_while_spent(&envelope).await? {
+                    return Ok(());
+                }
                 c.fetcher.fetch_all(tenant, &job).await.map(|_| ())
             }
             Kind::SubscriptionEnsureJobV1 => {

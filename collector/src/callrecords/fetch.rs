@@ -30,8 +30,12 @@ pub struct Fetcher {
     broker: Broker,
     graph: GraphClient,
     outcomes: IntCounterVec,
+    deferred: prometheus::IntCounter,
     concurrency: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a job for a tenant whose call-records budget is spent waits before it gives its place back.
+const DEFER_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a fetch job came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +52,35 @@ impl Fetcher {
             "Call record fetches by outcome.",
             &["outcome"],
         );
-        Self { pool, broker, graph, outcomes, concurrency: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))) }
+        let deferred = sua_core::metrics::counter_vec(
+            registry,
+            "sua_callrecord_fetch_jobs_deferred_total",
+            "Fetch jobs queued again behind other tenants' because their tenant's call-records budget was spent.",
+            &[],
+        )
+        .with_label_values(&[] as &[&str]);
+        let concurrency = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        Self { pool, broker, graph, outcomes, deferred, concurrency }
+    }
+
+    /// Gives the job's place back when its tenant's call-records budget is spent in this replica: jobs are queued
+    /// in the order notifications came, and a tenant's fetches that wait for tokens would otherwise hold every
+    /// delivery slot of the replica while the jobs of other tenants wait behind them. After `DEFER_AFTER` (so
+    /// that a queue holding only that tenant's jobs does not spin), if the budget is still spent, the job is
+    /// queued again at the back, confirmed before this delivery is acknowledged; `true` then.
+    pub async fn defer_while_spent(&self, envelope: &Envelope) -> Result<bool, HandlerError> {
+        let tenant = envelope.tenant_id.as_str();
+        if !self.graph.limits().call_records_spent(tenant) {
+            return Ok(false);
+        }
+        tokio::time::sleep(DEFER_AFTER).await;
+        if !self.graph.limits().call_records_spent(tenant) {
+            return Ok(false);
+        }
+        self.broker.publish_job(envelope).await.map_err(HandlerError::from)?;
+        self.deferred.inc();
+        tracing::debug!(tenant, "call-records budget spent: fetch job queued again behind other tenants'");
+        Ok(true)
     }
 
     /// Fetches every call of a job; fails (as a whole) when any call failed, rejecting when one was refused.
@@ -140,7 +172,16 @@ impl Fetcher {
             self.outcomes.with_label_values(&["already_collected"]).inc();
             return Ok(Fetched::AlreadyCollected);
         }
-        let _permit = self.concurrency.acquire().await.map_err(|e| HandlerError::Transient(e.into()))?;
+        // A fetch slot only while the tenant's budget has tokens: a tenant waiting on its budget leaves the slots to
+        // other tenants' fetches (checked again once a slot is had, as the budget may have run out meanwhile).
+        let limits = self.graph.limits();
+        let _permit = loop {
+            limits.call_records_ready(tenant).await;
+            let permit = self.concurrency.acquire().await.map_err(|e| HandlerError::Transient(e.into()))?;
+            if !limits.call_records_spent(tenant) {
+                break permit;
+            }
+        };
         let record = match self.get_record(tenant, &call.id).await {
             Ok(record) => record,
             // Just after a notification a record can still be propagating; older than 30 days it is gone.

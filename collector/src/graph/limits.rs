@@ -85,14 +85,14 @@ pub struct SharedLimit {
 /// Call records per tenant per 20 s (all replicas together): Microsoft's budget.
 pub const CALL_RECORDS_PER_20S: u32 = 1_500;
 /// The shared call-records bucket: at most this many tokens at once…
-const CALL_RECORDS_BURST: u32 = CALL_RECORDS_PER_20S;
-/// …refilled at this rate (the budget's). Known to overshoot: a token bucket grants up to `burst + 20 s × rate` in
-/// any 20 s, so the first 20 s after an idle spell can carry ~2,900 requests, and Graph answers some with 429 (they
-/// are retried after its Retry-After). A bucket inside the budget (100 tokens at 65/s) keeps every 20 s under
-/// 1,400 and draws no 429, but a tenant's throttled fetches hold the consumer's slots while they wait, so one busy
-/// tenant then stalls every other tenant's fetches on the replica for longer; that needs throttled fetches to give
-/// their slot back first (docs/capacity.md).
-const CALL_RECORDS_PER_SECOND: f64 = CALL_RECORDS_PER_20S as f64 / 20.0;
+const CALL_RECORDS_BURST: u32 = 100;
+/// …refilled at this rate. A token bucket grants up to `burst + 20 s × rate` in any 20 s, so these keep every
+/// 20 s within 1,400 requests, 100 below the budget for requests granted in one window that reach Graph in the
+/// next; a full bucket of 1,500 refilled at 75/s let ~2,900 through in the first 20 s after an idle spell, and
+/// Graph answered hundreds of them 429. Steady fetching runs at 65 requests/s, 87 % of the budget. While a
+/// tenant's bucket is spent its new fetch jobs give their place to other tenants' (`Fetcher::defer_while_spent`).
+const CALL_RECORDS_PER_SECOND: f64 = 65.0;
+const _: () = assert!(CALL_RECORDS_BURST + 20 * CALL_RECORDS_PER_SECOND as u32 <= CALL_RECORDS_PER_20S - 100);
 
 pub struct Limits {
     local: Mutex<HashMap<(String, Api), VecDeque<Instant>>>,
@@ -106,6 +106,8 @@ struct TenantLease {
     tokens: tokio::sync::Mutex<Lease>,
     /// Requests queued for `tokens`: how many to take at the next round trip.
     waiting: AtomicUsize,
+    /// Until when the bucket was found spent by this replica (its requests wait for tokens until then).
+    spent_until: Mutex<Option<Instant>>,
 }
 
 struct Lease {
@@ -131,6 +133,29 @@ impl Limits {
     /// `shared_sign_in: None` disables the cross-replica limit (simulators that do not enforce it).
     pub fn new(shared_sign_in: Option<SharedLimit>) -> Self {
         Self { local: Mutex::new(HashMap::new()), shared_sign_in, leases: Mutex::new(HashMap::new()) }
+    }
+
+    /// Until when this replica's call-record requests for `tenant` wait for the shared budget (it found the
+    /// bucket spent and the tokens wanted are not there yet); `None` when they do not.
+    fn call_records_spent_until(&self, tenant: &str) -> Option<Instant> {
+        let lease = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(tenant).cloned()?;
+        let until = *lease.spent_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        until.filter(|until| *until > Instant::now())
+    }
+
+    /// Whether this replica's call-record requests for `tenant` are waiting for the shared budget now: more of
+    /// them would only wait too.
+    pub fn call_records_spent(&self, tenant: &str) -> bool {
+        self.call_records_spent_until(tenant).is_some()
+    }
+
+    /// Returns once `tenant`'s call-record requests are not waiting for the shared budget, so that a fetch takes
+    /// one of the replica's fetch slots only when its requests can go out, instead of holding the slot, and
+    /// keeping other tenants' fetches out, while it waits for tokens.
+    pub async fn call_records_ready(&self, tenant: &str) {
+        while let Some(until) = self.call_records_spent_until(tenant) {
+            tokio::time::sleep_until(until).await;
+        }
     }
 
     /// Waits until a request to `api` for `tenant` fits every budget.
@@ -216,6 +241,8 @@ impl Limits {
                         wait_ms = wait.as_millis() as u64,
                         "waiting for the shared call-records budget"
                     );
+                    *lease.spent_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some(Instant::now() + wait);
                     tokio::time::sleep(wait).await;
                 }
             }

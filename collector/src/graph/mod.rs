@@ -170,6 +170,11 @@ async fn error_body(response: reqwest::Response) -> (String, String) {
 }
 
 impl GraphClient {
+    /// The rate limiters this client waits on.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     pub fn new(
         config: &Config,
         http: reqwest::Client,
