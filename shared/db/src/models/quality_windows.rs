@@ -70,14 +70,13 @@ pub fn recompute(conn: &mut Conn<'_>, tenant_id: &str, today: NaiveDate) -> Resu
     let clear = sql_for(conn, "DELETE FROM call_quality_worst WHERE tenant_id = $1 AND days = $2");
     let rank = sql_for(
         conn,
-        "INSERT INTO call_quality_worst (tenant_id, days, rank, user_id, calls, group_calls, peer_calls, seconds, \
-         video_calls, pstn_calls, streams, poor_streams) \
-         SELECT $1, $2, ROW_NUMBER() OVER (ORDER BY SUM(d.poor_streams) DESC, d.user_id), d.user_id, \
-         CAST(SUM(d.calls) AS BIGINT), CAST(SUM(d.group_calls) AS BIGINT), CAST(SUM(d.peer_calls) AS BIGINT), \
-         CAST(SUM(d.seconds) AS BIGINT), CAST(SUM(d.video_calls) AS BIGINT), CAST(SUM(d.pstn_calls) AS BIGINT), \
-         CAST(SUM(d.streams) AS BIGINT), CAST(SUM(d.poor_streams) AS BIGINT) \
-         FROM call_usage_daily d WHERE d.tenant_id = $1 AND d.day >= $3 AND d.day <= $4 AND d.poor_streams > 0 \
-         GROUP BY d.user_id ORDER BY SUM(d.poor_streams) DESC, d.user_id LIMIT $5",
+        &format!(
+            "INSERT INTO call_quality_worst (tenant_id, days, rank, user_id, calls, group_calls, peer_calls, seconds, \
+             video_calls, pstn_calls, streams, poor_streams) \
+             SELECT $1, $4, ROW_NUMBER() OVER (ORDER BY r.poor_streams DESC, r.key), r.key, r.calls, r.group_calls, \
+             r.peer_calls, r.seconds, r.video_calls, r.pstn_calls, r.streams, r.poor_streams FROM ({}) r",
+            crate::views::calls::worst_users_ranking()
+        ),
     );
     for days in WINDOWS {
         let from = today - chrono::Duration::days(days - 1);
@@ -95,9 +94,9 @@ pub fn recompute(conn: &mut Conn<'_>, tenant_id: &str, today: NaiveDate) -> Resu
             .execute(c))?;
         with_conn!(&mut *conn, |c| diesel::sql_query(&rank)
             .bind::<Text, _>(tenant_id)
-            .bind::<Integer, _>(days)
             .bind::<Date, _>(from)
             .bind::<Date, _>(today)
+            .bind::<Integer, _>(days)
             .bind::<BigInt, _>(KEPT)
             .execute(c))?;
     }

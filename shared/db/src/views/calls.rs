@@ -121,6 +121,16 @@ pub fn usage_by_department(
         .load(c))?)
 }
 
+/// Tenant `$1`'s users with the most poor streams in `[$2, $3]`, most first, at most `$5` (`$4` is the caller's):
+/// the one ranking of the answer summed on request and of the windows analytics keeps, so that both order alike.
+pub(crate) fn worst_users_ranking() -> String {
+    format!(
+        "SELECT d.user_id AS key, {SUMS} FROM call_usage_daily d \
+         WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 AND d.poor_streams > 0 \
+         GROUP BY d.user_id ORDER BY SUM(d.poor_streams) DESC, d.user_id LIMIT $5"
+    )
+}
+
 /// Users with the most poor streams in `[from, to]`.
 pub fn worst_quality_users(
     conn: &mut Conn<'_>,
@@ -135,11 +145,9 @@ pub fn worst_quality_users(
         &format!(
             "SELECT d.key, u.user_principal_name, u.display_name, u.department, d.calls, d.group_calls, d.peer_calls, \
              d.seconds, d.video_calls, d.pstn_calls, d.streams, d.poor_streams \
-             FROM (SELECT d.user_id AS key, {SUMS} FROM call_usage_daily d \
-                   WHERE d.tenant_id = $1 AND d.day >= $2 AND d.day <= $3 AND d.poor_streams > 0 \
-                   GROUP BY d.user_id ORDER BY SUM(d.poor_streams) DESC, d.user_id LIMIT $5) d \
-             LEFT JOIN users u ON u.run_id = $4 AND u.id = d.key \
-             ORDER BY d.poor_streams DESC, d.key"
+             FROM ({}) d LEFT JOIN users u ON u.run_id = $4 AND u.id = d.key \
+             ORDER BY d.poor_streams DESC, d.key",
+            worst_users_ranking()
         ),
     );
     Ok(with_conn!(conn, |c| diesel::sql_query(&sql)
